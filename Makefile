@@ -1,0 +1,37 @@
+# Two commands for a newcomer: `make lab` and `make test`. Both bootstrap what they need.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: setup tidb-build tidb-up tidb-down lab test lint run bench clean
+
+setup: $(STAMP)  ## create .venv and install the package with its dev extras
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+tidb-build: setup  ## build tidb-server once (cached outside the repo); no-op with TIDB_URL
+	$(BIN)/crm-tidb build
+
+tidb-up: setup  ## start the local TiDB, or check the one TIDB_URL points at
+	$(BIN)/crm-tidb up
+
+tidb-down: setup
+	$(BIN)/crm-tidb down
+
+lab: tidb-up  ## start TiDB and open JupyterLab on the notebooks
+	$(BIN)/jupyter lab --notebook-dir=notebooks
+
+test: setup tidb-build lint  ## the whole suite: helper tests and nbval over the notebooks
+	$(BIN)/pytest
+
+lint: setup
+	$(BIN)/ruff check .
+
+clean:  ## remove the local TiDB's data and the virtualenv (the tidb-server cache stays)
+	-$(BIN)/crm-tidb down
+	rm -rf .tidb $(VENV) build

@@ -1,0 +1,34 @@
+"""Shared helpers for the TiDB CRM notebooks: settings, the local TiDB, models and frames."""
+
+from crm_helpers.config import Settings, load_settings, mask_url
+from crm_helpers.db import check_connection, tidb_engine
+from crm_helpers.errors import (
+    CrmError,
+    InvalidInput,
+    InvalidPrice,
+    PortInUse,
+    TiDBAuthError,
+    TiDBNotRunning,
+    UnknownGender,
+    UserNotFound,
+)
+from crm_helpers.server import ensure_tidb, start_local_tidb, stop_local_tidb
+
+__all__ = [
+    "CrmError",
+    "InvalidInput",
+    "InvalidPrice",
+    "PortInUse",
+    "Settings",
+    "TiDBAuthError",
+    "TiDBNotRunning",
+    "UnknownGender",
+    "UserNotFound",
+    "check_connection",
+    "ensure_tidb",
+    "load_settings",
+    "mask_url",
+    "start_local_tidb",
+    "stop_local_tidb",
+    "tidb_engine",
+]

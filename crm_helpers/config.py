@@ -1,0 +1,155 @@
+"""Connection settings from the environment or `.env`, and the URLs built from them.
+
+The variable names are those of PingCAP's official Python quickstart (`TIDB_HOST`,
+`TIDB_PORT`, `TIDB_USER`, `TIDB_PASSWORD`, `TIDB_DB_NAME`, `CA_PATH`), so an existing
+`.env` works unchanged. `TIDB_URL` takes precedence over them. When neither `TIDB_URL`
+nor `TIDB_HOST` is set, the project starts and uses its own local TiDB.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dotenv import dotenv_values
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+from crm_helpers.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_ENV_FILE = PROJECT_ROOT / ".env"
+
+LOCAL_HOST = "127.0.0.1"
+DEFAULT_PORT = 4000
+DEFAULT_STATUS_PORT = 10080
+DEFAULT_USER = "root"
+DEFAULT_DATABASE = "test_sqlalchemy"
+DEFAULT_APP_USER = "crm_app"
+
+# Drivers whose URLs we accept in TIDB_URL; all are served by the tidb dialect over PyMySQL.
+_ACCEPTED_SCHEMES = {"tidb", "tidb+pymysql", "mysql", "mysql+pymysql"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where TiDB is and who to log in as; the password never appears in repr()."""
+
+    host: str = LOCAL_HOST
+    port: int = DEFAULT_PORT
+    user: str = DEFAULT_USER
+    password: str = field(default="", repr=False)
+    database: str = DEFAULT_DATABASE
+    ca_path: str | None = None
+    status_port: int = DEFAULT_STATUS_PORT
+    external: bool = False
+    app_user: str = DEFAULT_APP_USER
+    app_password: str | None = field(default=None, repr=False)
+
+    def url(self, database: str | None = None, *, user: str | None = None,
+            password: str | None = None) -> URL:
+        """A `tidb://` URL for `database` (None: no default database), as `user` if given."""
+        query = {"charset": "utf8mb4"}
+        if self.ca_path:
+            # PyMySQL verifies the certificate and host name once a CA is given.
+            query["ssl_ca"] = self.ca_path
+        return URL.create(
+            "tidb",
+            username=user if user is not None else self.user,
+            password=password if user is not None else self.password,
+            host=self.host,
+            port=self.port,
+            database=database,
+            query=query,
+        )
+
+    def app_url(self, database: str | None = None) -> URL:
+        """The URL of the tutorial's application user, in `database` (default: the tutorial's)."""
+        if not self.app_password:
+            raise ConfigError(
+                "No password for the application user yet: set CRM_APP_PASSWORD, or run "
+                "notebook 02 (or crm_helpers.accounts.ensure_app_user) to create one."
+            )
+        return self.url(database or self.database, user=self.app_user,
+                        password=self.app_password)
+
+
+def mask_url(url: URL | str) -> str:
+    """The URL as text with its password replaced by ***, safe to print or log."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def load_settings(environ: Mapping[str, str] | None = None,
+                  env_file: Path | None = DEFAULT_ENV_FILE) -> Settings:
+    """Settings from `environ` (default: os.environ) over the values in `env_file`."""
+    values: dict[str, str | None] = {}
+    if env_file is not None and Path(env_file).is_file():
+        values.update(dotenv_values(env_file))
+    values.update(os.environ if environ is None else environ)
+    get = {k: v for k, v in values.items() if v not in (None, "")}.get
+
+    ca_path = get("CA_PATH")
+    if ca_path and not Path(ca_path).is_file():
+        raise ConfigError(f"CA_PATH is {ca_path!r}, which is not a file: point it at the "
+                          "CA certificate of your TiDB (TiDB Cloud shows where to get it).")
+    common = {
+        "ca_path": ca_path,
+        "status_port": _port(get("TIDB_STATUS_PORT"), DEFAULT_STATUS_PORT, "TIDB_STATUS_PORT"),
+        "app_user": get("CRM_APP_USER") or DEFAULT_APP_USER,
+        "app_password": get("CRM_APP_PASSWORD"),
+    }
+
+    raw_url = get("TIDB_URL")
+    if raw_url:
+        return _settings_from_url(raw_url, common)
+    return Settings(
+        host=get("TIDB_HOST") or LOCAL_HOST,
+        port=_port(get("TIDB_PORT"), DEFAULT_PORT, "TIDB_PORT"),
+        user=get("TIDB_USER") or DEFAULT_USER,
+        password=get("TIDB_PASSWORD") or "",
+        database=get("TIDB_DB_NAME") or DEFAULT_DATABASE,
+        external=bool(get("TIDB_HOST")),
+        **common,
+    )
+
+
+def _settings_from_url(raw_url: str, common: dict) -> Settings:
+    try:
+        url = make_url(raw_url)
+    except ArgumentError:
+        raise ConfigError(
+            "TIDB_URL is not a URL SQLAlchemy can read. Expected the form "
+            "tidb://USER:PASSWORD@HOST:PORT/DATABASE (mysql:// works too)."
+        ) from None
+    if url.drivername not in _ACCEPTED_SCHEMES:
+        raise ConfigError(
+            f"TIDB_URL starts with {url.drivername}://, which is not TiDB's. "
+            "Use tidb://USER:PASSWORD@HOST:PORT/DATABASE (mysql:// works too)."
+        )
+    if not url.host:
+        raise ConfigError(f"TIDB_URL ({mask_url(url)}) names no host: add one after the '@'.")
+    ca_path = common.pop("ca_path") or url.query.get("ssl_ca")
+    return Settings(
+        host=url.host,
+        port=url.port or DEFAULT_PORT,
+        user=url.username or DEFAULT_USER,
+        password=url.password or "",
+        database=url.database or DEFAULT_DATABASE,
+        ca_path=ca_path if isinstance(ca_path, str) else None,
+        external=True,
+        **common,
+    )
+
+
+def _port(value: str | None, default: int, name: str) -> int:
+    if value is None:
+        return default
+    try:
+        port = int(value)
+    except ValueError:
+        port = -1
+    if not 0 < port < 65536:
+        raise ConfigError(f"{name} is {value!r}; it must be a port number from 1 to 65535.")
+    return port

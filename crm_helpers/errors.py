@@ -1,0 +1,63 @@
+"""Exception types raised by crm_helpers; each message says what to do next."""
+
+from __future__ import annotations
+
+
+class CrmError(Exception):
+    """Base class for every error this project raises on purpose."""
+
+
+class ConfigError(CrmError, ValueError):
+    """A setting (environment variable or `.env` entry) has a value we cannot use."""
+
+
+class TiDBBuildError(CrmError):
+    """tidb-server could not be found or built."""
+
+
+class GoNotFound(TiDBBuildError):
+    """Building tidb-server needs Go, and there is no `go` on PATH."""
+
+
+class TiDBServerError(CrmError):
+    """The local tidb-server could not be started, reached or stopped."""
+
+
+class PortInUse(TiDBServerError):
+    """A port the local TiDB needs is held by another program."""
+
+
+class TiDBStartTimeout(TiDBServerError):
+    """tidb-server started but did not answer in time, or exited while starting."""
+
+
+class TiDBConnectionError(CrmError):
+    """A TiDB could not be used through the configured URL."""
+
+
+class TiDBNotRunning(TiDBConnectionError):
+    """Nothing answers at the configured host and port."""
+
+
+class TiDBAuthError(TiDBConnectionError):
+    """TiDB refused the user name or password."""
+
+
+class InvalidInput(CrmError, ValueError):
+    """A CRM operation was given data it refuses; nothing was written."""
+
+
+class UnknownGender(InvalidInput):
+    """A gender that is not one of the `Gender` enum's members."""
+
+
+class InvalidPrice(InvalidInput):
+    """A price that is negative, NaN, infinite or not a number."""
+
+
+class UserNotFound(InvalidInput):
+    """An order refers to a uid that no user has."""
+
+
+class OrderNotFound(InvalidInput):
+    """An operation refers to an oid that no order has."""

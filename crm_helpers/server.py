@@ -1,0 +1,288 @@
+"""Lifecycle of the project's local TiDB: one `tidb-server --store=unistore` process.
+
+Data, logs and the pid file live in `.tidb/` at the project root (gitignored), so data
+persists across `stop_local_tidb()` / `start_local_tidb()` until `fresh=True` wipes it.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import pymysql
+from sqlalchemy.engine import URL
+
+from crm_helpers.config import (
+    DEFAULT_PORT,
+    DEFAULT_STATUS_PORT,
+    LOCAL_HOST,
+    PROJECT_ROOT,
+    Settings,
+    load_settings,
+    mask_url,
+)
+from crm_helpers.db import check_connection
+from crm_helpers.errors import PortInUse, TiDBServerError, TiDBStartTimeout
+from crm_helpers.tidb_build import tidb_server_binary
+
+DEFAULT_HOME = PROJECT_ROOT / ".tidb"
+
+# Processes started by this Python process, kept so that stopping them also reaps them.
+_children: dict[int, subprocess.Popen] = {}
+
+
+@dataclass(frozen=True)
+class LocalTiDB:
+    """Where one local tidb-server keeps its files and which ports it listens on."""
+
+    home: Path = DEFAULT_HOME
+    port: int = DEFAULT_PORT
+    status_port: int = DEFAULT_STATUS_PORT
+    host: str = LOCAL_HOST
+
+    @property
+    def data_dir(self) -> Path:
+        return self.home / "data"
+
+    @property
+    def log_file(self) -> Path:
+        return self.home / "tidb.log"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.home / "tidb.pid"
+
+    def url(self, database: str | None = None) -> URL:
+        """The root URL of this server (the local root user has no password)."""
+        return URL.create("tidb", username="root", password="", host=self.host,
+                          port=self.port, database=database, query={"charset": "utf8mb4"})
+
+
+@dataclass(frozen=True)
+class ServerStatus:
+    """What `local_tidb_status()` found."""
+
+    running: bool
+    pid: int | None
+    url: str
+    version: str | None = None
+
+    def __str__(self) -> str:
+        if not self.running:
+            return f"Local TiDB is not running (it would listen at {self.url})."
+        return f"Local TiDB {self.version or ''} is running (pid {self.pid}) at {self.url}."
+
+
+def local_tidb(settings: Settings | None = None) -> LocalTiDB:
+    """The local server described by the settings' port and status port."""
+    settings = settings or load_settings()
+    return LocalTiDB(port=settings.port, status_port=settings.status_port)
+
+
+def start_local_tidb(local: LocalTiDB | None = None, *, fresh: bool = False,
+                     timeout: float = 180.0) -> LocalTiDB:
+    """Start the local TiDB (or find it already running) and return once it answers SQL."""
+    local = local or local_tidb()
+    binary = tidb_server_binary()
+    pid = _running_pid(local)
+    if pid is not None and fresh:
+        stop_local_tidb(local)
+        pid = None
+    if pid is not None:
+        _wait_until_ready(local, pid, timeout)
+        return local
+    local.pid_file.unlink(missing_ok=True)  # stale: its process is gone
+    _check_port_free(local.host, local.port, "--port", "TIDB_PORT")
+    _check_port_free(local.host, local.status_port, "--status-port", "TIDB_STATUS_PORT")
+    if fresh:
+        shutil.rmtree(local.data_dir, ignore_errors=True)
+    local.home.mkdir(parents=True, exist_ok=True)
+    config = _write_config(local)
+    command = [str(binary), "--store=unistore", f"--path={local.data_dir}",
+               f"--host={local.host}", f"-P={local.port}", f"--status={local.status_port}",
+               f"--config={config}"]
+    with open(local.home / "tidb-stderr.log", "ab") as stderr:
+        # A session of its own: the server outlives `crm-tidb up` and ignores the
+        # terminal's Ctrl-C aimed at a notebook or pytest run.
+        proc = subprocess.Popen(command, cwd=local.home, stdin=subprocess.DEVNULL,
+                                stdout=stderr, stderr=stderr, start_new_session=True)
+    _children[proc.pid] = proc
+    local.pid_file.write_text(f"{proc.pid}\n")
+    _wait_until_ready(local, proc.pid, timeout)
+    return local
+
+
+def stop_local_tidb(local: LocalTiDB | None = None, *, timeout: float = 30.0) -> bool:
+    """Stop the local TiDB: SIGTERM, then SIGKILL after `timeout`. False if none was running."""
+    local = local or local_tidb()
+    pid = _running_pid(local)
+    if pid is None:
+        local.pid_file.unlink(missing_ok=True)
+        return False
+    os.kill(pid, signal.SIGTERM)
+    if not _wait_for_exit(pid, timeout):
+        os.kill(pid, signal.SIGKILL)
+        if not _wait_for_exit(pid, 10.0):
+            raise TiDBServerError(f"tidb-server (pid {pid}) survived SIGKILL; check `ps {pid}`.")
+    local.pid_file.unlink(missing_ok=True)
+    return True
+
+
+def local_tidb_status(local: LocalTiDB | None = None) -> ServerStatus:
+    """Whether the local TiDB runs, its pid, URL and version."""
+    local = local or local_tidb()
+    pid = _running_pid(local)
+    url = mask_url(local.url())
+    if pid is None:
+        return ServerStatus(running=False, pid=None, url=url)
+    info = _status_endpoint(local)
+    return ServerStatus(running=True, pid=pid, url=url,
+                        version=info.get("version") if info else None)
+
+
+def ensure_tidb(settings: Settings | None = None) -> Settings:
+    """Make sure a TiDB answers: the user's (TIDB_URL / TIDB_HOST) or the local one."""
+    settings = settings or load_settings()
+    if not settings.external:
+        start_local_tidb(local_tidb(settings))
+    check_connection(settings.url())
+    return settings
+
+
+# --- process and port helpers ------------------------------------------------------------
+
+def _running_pid(local: LocalTiDB) -> int | None:
+    """The pid in the pid file if that process is alive and is a tidb-server."""
+    try:
+        pid = int(local.pid_file.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+    if not _alive(pid):
+        return None
+    if "tidb-server" not in _command_line(pid):
+        return None  # the pid was reused by an unrelated process
+    return pid
+
+
+def _alive(pid: int) -> bool:
+    child = _children.get(pid)
+    if child is not None:
+        return child.poll() is None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return _process_state(pid) != "Z"
+
+
+def _process_state(pid: int) -> str:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return "?"
+    return stat.rsplit(")", 1)[-1].split()[0]
+
+
+def _command_line(pid: int) -> str:
+    proc_cmdline = Path(f"/proc/{pid}/cmdline")
+    if proc_cmdline.exists():
+        return proc_cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    result = subprocess.run(["ps", "-p", str(pid), "-o", "command="], capture_output=True,
+                            text=True, check=False)
+    return result.stdout
+
+
+def _wait_for_exit(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            _children.pop(pid, None)
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def _check_port_free(host: str, port: int, flag: str, variable: str) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            raise PortInUse(
+                f"Port {port} on {host} is already in use by another program, so the local "
+                f"TiDB cannot listen there. Stop that program, or pick another port: "
+                f"`crm-tidb up {flag} {port + 1}` or `{variable}={port + 1} make lab`."
+            ) from None
+
+
+def _write_config(local: LocalTiDB) -> Path:
+    """A tidb.toml that keeps every file this server writes inside `local.home`."""
+    config = local.home / "tidb.toml"
+    config.write_text(
+        f'temp-dir = "{local.home / "tmp"}"\n'
+        f'tmp-storage-path = "{local.home / "tmp-storage"}"\n'
+        "[log]\n"
+        f'slow-query-file = "{local.home / "tidb-slow.log"}"\n'
+        "[log.file]\n"
+        f'filename = "{local.log_file}"\n'
+    )
+    return config
+
+
+def _status_endpoint(local: LocalTiDB) -> dict | None:
+    url = f"http://{local.host}:{local.status_port}/status"
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return json.loads(response.read())
+    except (OSError, ValueError):
+        return None
+
+
+def _answers_sql(local: LocalTiDB) -> bool:
+    try:
+        connection = pymysql.connect(host=local.host, port=local.port, user="root",
+                                     password="", connect_timeout=2)
+    except pymysql.err.OperationalError:
+        return False
+    with connection, connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        return cursor.fetchone() == (1,)
+
+
+def _wait_until_ready(local: LocalTiDB, pid: int, timeout: float) -> None:
+    """Poll the status endpoint, then a real query, until both answer."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            local.pid_file.unlink(missing_ok=True)
+            raise TiDBStartTimeout(
+                f"tidb-server exited while starting. Last lines of its logs:\n"
+                f"{_log_tail(local)}\nFull logs: {local.home}")
+        if _status_endpoint(local) is not None and _answers_sql(local):
+            return
+        time.sleep(0.25)
+    raise TiDBStartTimeout(
+        f"tidb-server (pid {pid}) did not answer on port {local.port} within {timeout:.0f} s. "
+        f"It is left running; see {local.log_file}, or stop it with `crm-tidb down`.")
+
+
+def _log_tail(local: LocalTiDB, lines: int = 15) -> str:
+    text = ""
+    for name in ("tidb-stderr.log", "tidb.log"):
+        path = local.home / name
+        if path.is_file():
+            text += "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) + "\n"
+    return text.strip() or "(no log output)"
