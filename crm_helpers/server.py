@@ -83,9 +83,10 @@ class ServerStatus:
 
 
 def local_tidb(settings: Settings | None = None) -> LocalTiDB:
-    """The local server described by the settings' port and status port."""
+    """The local server of the settings' ports, kept in `TIDB_LOCAL_HOME` (default `.tidb/`)."""
     settings = settings or load_settings()
-    return LocalTiDB(port=settings.port, status_port=settings.status_port)
+    home = Path(os.environ.get("TIDB_LOCAL_HOME") or DEFAULT_HOME)
+    return LocalTiDB(home=home, port=settings.port, status_port=settings.status_port)
 
 
 def start_local_tidb(local: LocalTiDB | None = None, *, fresh: bool = False,
@@ -168,7 +169,12 @@ def _running_pid(local: LocalTiDB) -> int | None:
         return None
     if not _alive(pid):
         return None
-    if "tidb-server" not in _command_line(pid):
+    command_line = _command_line(pid)
+    if not command_line:
+        # Exiting (e.g. just killed): its memory is gone but its sockets may not be yet.
+        _wait_for_exit(pid, 10.0)
+        return None
+    if "tidb-server" not in command_line:
         return None  # the pid was reused by an unrelated process
     return pid
 

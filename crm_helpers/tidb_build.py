@@ -38,6 +38,14 @@ _LDFLAGS = " ".join(
 )
 
 
+def go_toolchain() -> str:
+    """The Go release named by the pin's `go` line, which TiDB checks at start-up."""
+    for line in (GO_MODULE_DIR / "go.mod").read_text().splitlines():
+        if line.startswith("go "):
+            return "go" + line.split()[1]
+    raise TiDBBuildError(f"{GO_MODULE_DIR / 'go.mod'} has no `go` line.")
+
+
 def cache_dir() -> Path:
     """The directory under which built tidb-server binaries are kept."""
     if os.environ.get("TIDB_CRM_CACHE"):
@@ -51,7 +59,11 @@ def pin_key() -> str:
     """A short hash of everything that decides the binary: go.mod, go.sum, flags, platform."""
     digest = hashlib.sha256()
     for name in ("go.mod", "go.sum"):
-        digest.update((GO_MODULE_DIR / name).read_bytes())
+        for line in (GO_MODULE_DIR / name).read_text().splitlines():
+            # Comments do not change the binary, so editing one must not force a rebuild.
+            code = line.split("//", 1)[0].strip()
+            if code:
+                digest.update(code.encode() + b"\n")
     digest.update(_LDFLAGS.encode())
     digest.update(f"{sys.platform}-{platform.machine()}".encode())
     return digest.hexdigest()[:12]
@@ -113,11 +125,16 @@ def build_tidb_server() -> Path:
     return target
 
 
+def _go_env() -> dict[str, str]:
+    # Whatever Go is installed fetches the pinned toolchain from the module proxy.
+    return {**os.environ, "GOTOOLCHAIN": go_toolchain()}
+
+
 def _count_packages(go: str) -> int | None:
     """How many packages the build may compile (for the progress bar), if Go can tell."""
-    print("Downloading TiDB's Go modules and listing its packages...", flush=True)
+    print(f"Fetching {go_toolchain()} and TiDB's Go modules, listing packages...", flush=True)
     result = subprocess.run([go, "list", "-deps", MAIN_PACKAGE], cwd=GO_MODULE_DIR,
-                            capture_output=True, text=True, check=False)
+                            env=_go_env(), capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise TiDBBuildError(f"`go list` failed in {GO_MODULE_DIR}:\n{result.stderr[-3000:]}\n"
                              "Check that the Go module proxy is reachable (GOPROXY).")
@@ -128,7 +145,7 @@ def _run_with_progress(command: list[str], total: int | None) -> None:
     from tqdm.auto import tqdm
 
     tail: list[str] = []
-    with subprocess.Popen(command, cwd=GO_MODULE_DIR, stdout=subprocess.PIPE,
+    with subprocess.Popen(command, cwd=GO_MODULE_DIR, env=_go_env(), stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True) as proc, \
             tqdm(total=total, unit="pkg", desc="go build tidb-server") as bar:
         assert proc.stdout is not None

@@ -1,6 +1,10 @@
-// Pins the TiDB release that the project builds tidb-server from (see build.sh).
+// Pins the TiDB release (v8.5.6, commit ae18096e0237) that crm_helpers/tidb_build.py builds
+// tidb-server from. The parser is a module of its own inside the TiDB repo; this is the
+// release-8.5 parser that v8.5.6 builds with (the proxy does not serve one at ae18096e0237).
 module tidbcrm/tidb
 
+// TiDB v8.5's util/hack refuses to run unless built by go1.25 (it checks the runtime's
+// map layout), so the build runs this exact Go release through GOTOOLCHAIN.
 go 1.25.8
 
 require (

@@ -1,0 +1,146 @@
+"""The tutorial's CRM operations, with validation: bad input raises and writes nothing."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from numbers import Real
+
+from sqlalchemy import Engine, Select, delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from crm_helpers.errors import (
+    InvalidInput,
+    InvalidPrice,
+    OrderNotFound,
+    UnknownGender,
+    UserNotFound,
+)
+from crm_helpers.models import Base, Gender, Order, User
+
+#: The tutorial's data, in the order the tutorial inserts it.
+TUTORIAL_USERS: list[tuple[str, Gender]] = [
+    ("Alice", Gender.Female), ("Peter", Gender.Male), ("Ben", Gender.Male)]
+TUTORIAL_FIRST_ORDER: tuple[int, float] = (1, 2.5)
+TUTORIAL_MORE_ORDERS: list[tuple[int, float]] = [
+    (1, 0.5), (2, 4.5), (2, 2123.87), (3, 212.5), (3, 8.5)]
+
+# MySQL error code TiDB returns when a foreign key has no parent row.
+_NO_PARENT_ROW = 1452
+
+
+def reset_crm_tables(engine: Engine) -> None:
+    """Drop and re-create `users` and `orders`, so AUTO_INCREMENT starts again at 1."""
+    Base.metadata.drop_all(engine)
+    Base.metadata.create_all(engine)
+
+
+def as_gender(value: Gender | str) -> Gender:
+    """`value` as a Gender; accepts a member or its name in any case."""
+    if isinstance(value, Gender):
+        return value
+    if isinstance(value, str):
+        for member in Gender:
+            if member.name.lower() == value.strip().lower():
+                return member
+    allowed = ", ".join(member.name for member in Gender)
+    raise UnknownGender(f"Unknown gender {value!r}: use one of {allowed} "
+                        "(a Gender member or its name).")
+
+
+def as_price(value: object) -> float:
+    """`value` as a price: a finite number, zero or more."""
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise InvalidPrice(f"Price {value!r} is not a number: give a number such as 9.99.")
+    price = float(value)
+    if not math.isfinite(price):
+        raise InvalidPrice(f"Price {value!r} is not a finite number: give an amount such as 9.99.")
+    if price < 0:
+        raise InvalidPrice(f"Price {value!r} is negative: prices must be zero or more.")
+    return price
+
+
+def _as_name(value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput(f"User name {value!r} is empty or not text: give a name such as 'Ben'.")
+    if len(value) > 50:
+        raise InvalidInput(f"User name {value[:20]!r}... has {len(value)} characters; "
+                           "the users table allows at most 50.")
+    return value
+
+
+def add_users(session: Session, users: Iterable[tuple[str, Gender | str]]) -> list[User]:
+    """Insert users in one transaction; all are checked before any is written."""
+    new_users = [User(name=_as_name(name), gender=as_gender(gender)) for name, gender in users]
+    session.add_all(new_users)
+    _commit(session)
+    return new_users
+
+
+def add_orders(session: Session, orders: Iterable[tuple[int, float]]) -> list[Order]:
+    """Insert orders in one transaction, refusing bad prices and unknown uids up front."""
+    checked = [(uid, as_price(price)) for uid, price in orders]
+    _require_users(session, {uid for uid, _ in checked})
+    new_orders = [Order(uid=uid, price=price) for uid, price in checked]
+    session.add_all(new_orders)
+    _commit(session)
+    return new_orders
+
+
+def delete_order(session: Session, oid: int) -> None:
+    """Delete order `oid`; OrderNotFound if there is none."""
+    result = session.execute(delete(Order).where(Order.oid == oid))
+    if result.rowcount == 0:
+        session.rollback()
+        raise OrderNotFound(f"No order has oid {oid}; nothing was deleted.")
+    _commit(session)
+
+
+def set_order_price(session: Session, oid: int, price: float) -> None:
+    """Change the price of order `oid`."""
+    checked = as_price(price)
+    # rowcount counts matched rows here (PyMySQL's FOUND_ROWS flag), so an unchanged
+    # price still counts as found.
+    result = session.execute(update(Order).where(Order.oid == oid).values(price=checked))
+    if result.rowcount == 0:
+        session.rollback()
+        raise OrderNotFound(f"No order has oid {oid}; no price was changed.")
+    _commit(session)
+
+
+def user_orders_statement(uid: int | None = None) -> Select:
+    """users JOIN orders ON uid (all users, or one): name and price, in order of oid."""
+    statement = (select(User.name, Order.price)
+                 .join(Order, Order.uid == User.uid)
+                 .order_by(Order.oid))
+    return statement if uid is None else statement.where(User.uid == uid)
+
+
+def order_prices_of_user(session: Session, uid: int) -> list[tuple[str, float]]:
+    """The tutorial's join result for one user, e.g. [('Ben', 212.5), ('Ben', 8.5)]."""
+    return [tuple(row) for row in session.execute(user_orders_statement(uid))]
+
+
+def _require_users(session: Session, uids: set[int]) -> None:
+    if not uids:
+        return
+    found = set(session.scalars(select(User.uid).where(User.uid.in_(uids))))
+    missing = sorted(uids - found)
+    if missing:
+        listed = ", ".join(map(str, missing[:10])) + (" ..." if len(missing) > 10 else "")
+        raise UserNotFound(f"No user has uid {listed}: every order must belong to an existing "
+                           "user. Add the user first (add_users) or fix the uid; no order "
+                           "was written.")
+
+
+def _commit(session: Session) -> None:
+    try:
+        session.commit()
+    except IntegrityError as exc:
+        session.rollback()
+        if exc.orig is not None and exc.orig.args and exc.orig.args[0] == _NO_PARENT_ROW:
+            raise UserNotFound("An order refers to a uid that no user has (the user was "
+                               "removed meanwhile?); no order was written.") from None
+        raise
+

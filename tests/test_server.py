@@ -1,0 +1,158 @@
+"""Lifecycle of a local tidb-server, on a spare instance with its own home and ports."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pymysql
+import pytest
+
+from crm_helpers.errors import PortInUse
+from crm_helpers.server import (
+    LocalTiDB,
+    local_tidb_status,
+    start_local_tidb,
+    stop_local_tidb,
+)
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.lifecycle
+CRM_TIDB = [sys.executable, "-m", "crm_helpers.cli"]
+
+
+def run_sql(local: LocalTiDB, *statements: str) -> list[tuple]:
+    """Run statements as root on `local`, returning the last one's rows."""
+    connection = pymysql.connect(host=local.host, port=local.port, user="root", password="",
+                                 autocommit=True)
+    with connection, connection.cursor() as cursor:
+        for statement in statements:
+            cursor.execute(statement)
+        return list(cursor.fetchall())
+
+
+@pytest.fixture(scope="module")
+def spare(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalTiDB]:
+    """A second local TiDB, stopped (and its files removed) at the end of the module."""
+    local = LocalTiDB(home=tmp_path_factory.mktemp("spare-tidb"), port=free_port(),
+                      status_port=free_port())
+    yield local
+    stop_local_tidb(local)
+
+
+def test_up_gives_tidb_v85_on_unistore(spare):
+    start_local_tidb(spare)
+    (version,), = run_sql(spare, "SELECT tidb_version()")
+    assert "Release Version: v8.5." in version
+    assert "Store: unistore" in version
+    status = local_tidb_status(spare)
+    assert status.running and status.version.endswith("-TiDB-v8.5.6")
+
+
+def test_up_twice_is_harmless(spare):
+    first = local_tidb_status(spare).pid
+    start_local_tidb(spare)
+    assert local_tidb_status(spare).pid == first
+
+
+def test_data_survives_down_and_up(spare):
+    start_local_tidb(spare)
+    run_sql(spare, "CREATE DATABASE IF NOT EXISTS keep", "DROP TABLE IF EXISTS keep.notes",
+            "CREATE TABLE keep.notes (id INT PRIMARY KEY, body VARCHAR(20))",
+            "INSERT INTO keep.notes VALUES (1, 'still here')")
+    assert stop_local_tidb(spare) is True
+    assert not local_tidb_status(spare).running
+    start_local_tidb(spare)
+    assert run_sql(spare, "SELECT body FROM keep.notes") == [("still here",)]
+
+
+def test_killed_server_leaves_a_stale_pid_file_that_up_handles(spare):
+    start_local_tidb(spare)
+    old_pid = local_tidb_status(spare).pid
+    os.kill(old_pid, signal.SIGKILL)
+    assert spare.pid_file.read_text().strip() == str(old_pid)
+    start_local_tidb(spare)
+    assert local_tidb_status(spare).pid != old_pid
+    assert run_sql(spare, "SELECT body FROM keep.notes") == [("still here",)]
+
+
+def test_fresh_start_begins_with_empty_data(spare):
+    start_local_tidb(spare, fresh=True)
+    databases = {row[0] for row in run_sql(spare, "SHOW DATABASES")}
+    assert "keep" not in databases
+    assert "mysql" in databases
+
+
+def test_down_when_nothing_runs_says_so(spare):
+    stop_local_tidb(spare)
+    assert stop_local_tidb(spare) is False
+    result = subprocess.run([*CRM_TIDB, "down"], env=cli_env(spare), capture_output=True,
+                            text=True, check=False)
+    assert result.returncode == 0
+    assert "not running" in result.stdout
+
+
+def test_port_held_by_another_program_is_named(spare):
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        busy = squatter.getsockname()[1]
+        with pytest.raises(PortInUse) as caught:
+            start_local_tidb(replace(spare, port=busy))
+    message = str(caught.value)
+    assert f"Port {busy}" in message
+    assert "--port" in message and "TIDB_PORT" in message
+    assert not local_tidb_status(spare).running
+
+
+def cli_env(local: LocalTiDB, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TIDB_", "CA_PATH"))}
+    return {**env, "TIDB_LOCAL_HOME": str(local.home), "TIDB_PORT": str(local.port),
+            "TIDB_STATUS_PORT": str(local.status_port), **extra}
+
+
+def test_cli_up_status_url_down(spare):
+    env = cli_env(spare)
+    up = subprocess.run([*CRM_TIDB, "up"], env=env, capture_output=True, text=True, check=True)
+    assert f"tidb://root:***@127.0.0.1:{spare.port}" in up.stdout
+    status = subprocess.run([*CRM_TIDB, "status"], env=env, capture_output=True, text=True,
+                            check=False)
+    assert status.returncode == 0 and "is running" in status.stdout
+    down = subprocess.run([*CRM_TIDB, "down"], env=env, capture_output=True, text=True,
+                          check=True)
+    assert "stopped" in down.stdout
+    status = subprocess.run([*CRM_TIDB, "status"], env=env, capture_output=True, text=True,
+                            check=False)
+    assert status.returncode == 3 and "not running" in status.stdout
+
+
+def tidb_server_pids() -> set[int]:
+    result = subprocess.run(["pgrep", "-x", "tidb-server"], capture_output=True, text=True,
+                            check=False)
+    return {int(pid) for pid in result.stdout.split()}
+
+
+def test_tidb_url_is_used_and_nothing_is_started(spare, tidb_settings):
+    before = tidb_server_pids()
+    target = tidb_settings.url().set(password="")
+    env = cli_env(spare, TIDB_URL=target.render_as_string(hide_password=False))
+    up = subprocess.run([*CRM_TIDB, "up"], env=env, capture_output=True, text=True, check=True)
+    assert "nothing local is started" in up.stdout
+    assert tidb_server_pids() == before
+    assert not Path(spare.pid_file).exists()
+
+
+def test_tidb_url_to_a_down_server_fails_clearly_and_starts_nothing(spare):
+    before = tidb_server_pids()
+    env = cli_env(spare, TIDB_URL=f"tidb://root:Not-Shown-9@127.0.0.1:{free_port()}/x")
+    up = subprocess.run([*CRM_TIDB, "up"], env=env, capture_output=True, text=True, check=False)
+    assert up.returncode == 1
+    assert "Cannot reach TiDB" in up.stderr and "crm-tidb up" in up.stderr
+    assert "Not-Shown-9" not in up.stderr + up.stdout
+    assert tidb_server_pids() == before
