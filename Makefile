@@ -29,6 +29,9 @@ lab: tidb-up  ## start TiDB and open JupyterLab on the notebooks
 test: setup tidb-build lint  ## the whole suite: helper tests and nbval over the notebooks
 	$(BIN)/pytest
 
+run: tidb-up  ## execute every notebook headless into build/ (+ HTML), print the tutorial's result
+	$(BIN)/python -m crm_helpers.notebook_run build
+
 lint: setup
 	$(BIN)/ruff check .
 
