@@ -32,7 +32,8 @@ def tidy_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
     """Enum members become their names; `gender` a category, `price` float64."""
     for column in frame.columns:
         values = frame[column]
-        if values.map(lambda v: isinstance(v, enum.Enum)).any():
+        # Only object columns can hold Enum members (what ORM selects of Enum columns give).
+        if values.dtype == object and any(isinstance(v, enum.Enum) for v in values):
             frame[column] = values.map(lambda v: v.name if isinstance(v, enum.Enum) else v)
     if "gender" in frame.columns:
         frame["gender"] = pd.Categorical(frame["gender"],

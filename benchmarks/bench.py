@@ -1,0 +1,264 @@
+"""Loading and reading orders, every method side by side against the same local TiDB.
+
+    make bench                      # N = BENCH_ROWS (default 1,000,000)
+    BENCH_ROWS=100000 make bench
+
+Slow loading methods run on a smaller N (their rate is what is compared). Each read runs in
+a fresh subprocess so that its peak memory (max RSS) is its own. Results are printed as a
+table, written as JSON under benchmarks/results/, and summed up in one SUMMARY line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+from sqlalchemy import Engine, insert
+from sqlalchemy.orm import Session, registry
+
+from crm_helpers.generate import default_user_count, generate_orders, generate_users
+from crm_helpers.loading import (
+    analysis_engine,
+    analysis_orders,
+    analysis_users,
+    load_frame,
+    reset_analysis_tables,
+)
+
+BENCH_DATABASE = "crm_bench"
+RESULTS = Path(__file__).resolve().parent / "results"
+READ_QUERY = "SELECT oid, uid, price, ordered_at FROM orders"
+
+
+class OrderRow:
+    """An ORM class over the analysis `orders` table, for the ORM loading methods."""
+
+    def __init__(self, **values: object) -> None:
+        for name, value in values.items():
+            setattr(self, name, value)
+
+
+registry().map_imperatively(OrderRow, analysis_orders)
+
+
+@dataclass
+class Measurement:
+    kind: str  # "load" or "read"
+    method: str
+    rows: int
+    seconds: float
+    peak_mb: float | None = None
+    frame_mb: float | None = None
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.seconds
+
+
+# --- loading -------------------------------------------------------------------------------
+
+def _records(orders: pd.DataFrame) -> list[dict]:
+    return [{"oid": int(o), "uid": int(u), "price": float(p), "ordered_at": t.to_pydatetime()}
+            for o, u, p, t in orders.itertuples(index=False, name=None)]
+
+
+def load_orm_add_all(engine: Engine, orders: pd.DataFrame) -> None:
+    """The tutorial's way: ORM objects, session.add_all, one commit."""
+    with Session(engine) as session:
+        session.add_all([OrderRow(**record) for record in _records(orders)])
+        session.commit()
+
+
+def load_orm_bulk_insert(engine: Engine, orders: pd.DataFrame) -> None:
+    """ORM bulk INSERT: session.execute(insert(OrderRow), list_of_dicts), per 100k rows."""
+    records = _records(orders)
+    with Session(engine) as session:
+        for start in range(0, len(records), 100_000):
+            session.execute(insert(OrderRow), records[start:start + 100_000])
+            session.commit()
+
+
+def load_core_executemany(engine: Engine, orders: pd.DataFrame) -> None:
+    """Core executemany, which PyMySQL rewrites into multi-row INSERTs, per 100k rows."""
+    records = _records(orders)
+    for start in range(0, len(records), 100_000):
+        with engine.begin() as connection:
+            connection.execute(insert(analysis_orders), records[start:start + 100_000])
+
+
+def load_data_infile(engine: Engine, orders: pd.DataFrame) -> None:
+    """Plain LOAD DATA LOCAL INFILE of one CSV per 100k rows, no checks, autocommit."""
+    connection = engine.raw_connection()
+    try:
+        cursor = connection.cursor()
+        for start in range(0, len(orders), 100_000):
+            with tempfile.NamedTemporaryFile("w", suffix=".csv") as csv:
+                orders.iloc[start:start + 100_000].to_csv(
+                    csv, header=False, index=False, date_format="%Y-%m-%d %H:%M:%S")
+                csv.flush()
+                cursor.execute("LOAD DATA LOCAL INFILE %s INTO TABLE orders "
+                               "FIELDS TERMINATED BY ',' (oid, uid, price, ordered_at)",
+                               (csv.name,))
+                connection.commit()
+    finally:
+        connection.close()
+
+
+def load_helper(engine: Engine, orders: pd.DataFrame) -> None:
+    """crm_helpers.loading.load_frame: validation, resumable batches, warning checks."""
+    load_frame(engine, analysis_orders, orders, progress=False)
+
+
+LOADERS = {  # method: (function, share of N it runs on)
+    "orm_add_all": (load_orm_add_all, 0.02),
+    "orm_bulk_insert": (load_orm_bulk_insert, 0.2),
+    "core_executemany": (load_core_executemany, 0.2),
+    "load_data_infile": (load_data_infile, 1.0),
+    "helper": (load_helper, 1.0),
+}
+
+
+def measure_loads(engine: Engine, orders: pd.DataFrame) -> list[Measurement]:
+    results = []
+    for method, (load, share) in LOADERS.items():
+        subset = orders.iloc[:max(1_000, int(len(orders) * share))]
+        with engine.begin() as connection:
+            connection.exec_driver_sql("TRUNCATE TABLE orders")
+        started = time.perf_counter()
+        load(engine, subset)
+        seconds = time.perf_counter() - started
+        with engine.connect() as connection:
+            count = connection.exec_driver_sql("SELECT COUNT(*) FROM orders").scalar_one()
+        assert count == len(subset), f"{method} loaded {count} of {len(subset)} rows"
+        results.append(Measurement("load", method, len(subset), seconds))
+        print(f"  load {method:<18} {len(subset):>9,} rows {seconds:8.2f} s "
+              f"{len(subset) / seconds:>12,.0f} rows/s", flush=True)
+    return results
+
+
+# --- reading (each in its own process) -----------------------------------------------------
+
+READERS = ["pandas_read_sql", "pymysql_fetchall", "connectorx_arrow",
+           "connectorx_partitioned", "helper", "helper_chunked"]
+
+
+def _read_in_child(method: str, url: str) -> dict:
+    """Run one read method; returns rows, seconds, peak RSS growth and the frame's size."""
+    import connectorx
+    import pymysql
+    from sqlalchemy import create_engine
+
+    from crm_helpers.reading import read_frame
+
+    engine = create_engine(url)
+    with engine.connect() as connection:  # connect (and import) before the baseline
+        connection.exec_driver_sql("SELECT 1")
+    cx_url = f"mysql://root:@{engine.url.host}:{engine.url.port}/{engine.url.database}"
+    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.perf_counter()
+    if method == "pandas_read_sql":
+        with engine.connect() as connection:
+            frame = pd.read_sql(READ_QUERY, connection)
+    elif method == "pymysql_fetchall":
+        raw = pymysql.connect(host=engine.url.host, port=engine.url.port, user="root",
+                              database=engine.url.database)
+        with raw, raw.cursor() as cursor:
+            cursor.execute(READ_QUERY)
+            frame = pd.DataFrame.from_records(cursor.fetchall(),
+                                              columns=["oid", "uid", "price", "ordered_at"])
+    elif method == "connectorx_arrow":
+        frame = connectorx.read_sql(cx_url, READ_QUERY, return_type="arrow").to_pandas()
+    elif method == "connectorx_partitioned":
+        frame = connectorx.read_sql(cx_url, READ_QUERY, return_type="arrow",
+                                    partition_on="oid", partition_num=2).to_pandas()
+    elif method == "helper":
+        frame = read_frame(engine, READ_QUERY)
+    elif method == "helper_chunked":
+        rows = 0
+        biggest = None
+        for chunk in read_frame(engine, READ_QUERY, chunksize=100_000):
+            rows += len(chunk)
+            biggest = chunk if biggest is None or len(chunk) > len(biggest) else biggest
+        frame = biggest
+    seconds = time.perf_counter() - started
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - baseline
+    return {"rows": rows if method == "helper_chunked" else len(frame), "seconds": seconds,
+            "peak_mb": peak_kb / 1024, "frame_mb": frame.memory_usage(deep=True).sum() / 2**20}
+
+
+def measure_reads(engine: Engine) -> list[Measurement]:
+    results = []
+    url = engine.url.render_as_string(hide_password=False)
+    for method in READERS:
+        output = subprocess.run([sys.executable, __file__, "--read", method, url],
+                                capture_output=True, text=True, check=True).stdout
+        values = json.loads(output.strip().splitlines()[-1])
+        result = Measurement("read", method, **values)
+        results.append(result)
+        print(f"  read {method:<22} {result.rows:>9,} rows {result.seconds:8.2f} s "
+              f"{result.rows_per_second:>12,.0f} rows/s  peak {result.peak_mb:7.1f} MB "
+              f"(frame {result.frame_mb:6.1f} MB)", flush=True)
+    return results
+
+
+# --- report --------------------------------------------------------------------------------
+
+def summary(results: list[Measurement]) -> dict[str, float]:
+    rate = {(r.kind, r.method): r.rows_per_second for r in results}
+    best_raw = max(v for (kind, method), v in rate.items() if kind == "load" and method != "helper")
+    return {
+        "load_helper_vs_best_raw": rate["load", "helper"] / best_raw,
+        "load_helper_vs_orm": rate["load", "helper"] / rate["load", "orm_add_all"],
+        "read_helper_vs_read_sql": rate["read", "helper"] / rate["read", "pandas_read_sql"],
+    }
+
+
+def print_table(results: list[Measurement]) -> None:
+    frame = pd.DataFrame([{**asdict(r), "rows_per_s": round(r.rows_per_second)} for r in results])
+    frame["seconds"] = frame["seconds"].round(2)
+    for column in ("peak_mb", "frame_mb"):
+        frame[column] = frame[column].round(1)
+    print(frame.to_string(index=False, na_rep="-"))
+
+
+def main() -> int:
+    n_rows = int(os.environ.get("BENCH_ROWS", "1000000"))
+    print(f"Benchmark: {n_rows:,} orders, {platform.machine()}, {os.cpu_count()} CPUs, "
+          f"Python {platform.python_version()}", flush=True)
+    engine = analysis_engine(database=BENCH_DATABASE)
+    reset_analysis_tables(engine)
+    orders = generate_orders(n_rows)
+    load_frame(engine, analysis_users, generate_users(default_user_count(n_rows)),
+               progress=False)
+    results = measure_loads(engine, orders)  # leaves the helper's full load in place
+    results += measure_reads(engine)
+    print_table(results)
+    ratios = summary(results)
+    RESULTS.mkdir(exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = RESULTS / f"bench-{n_rows}-{stamp}.json"
+    path.write_text(json.dumps({
+        "rows": n_rows, "machine": platform.machine(), "cpus": os.cpu_count(),
+        "python": platform.python_version(), "when": stamp,
+        "results": [{**asdict(r), "rows_per_second": r.rows_per_second} for r in results],
+        "summary": ratios}, indent=2))
+    print(f"Results written to {path}")
+    print("SUMMARY " + " ".join(f"{name}={value:.2f}" for name, value in ratios.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "--read":
+        print(json.dumps(_read_in_child(sys.argv[2], sys.argv[3])))
+        sys.exit(0)
+    sys.exit(main())
