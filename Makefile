@@ -32,6 +32,9 @@ test: setup tidb-build lint  ## the whole suite: helper tests and nbval over the
 run: tidb-up  ## execute every notebook headless into build/ (+ HTML), print the tutorial's result
 	$(BIN)/python -m crm_helpers.notebook_run build
 
+bench: tidb-up  ## loading and reading benchmark (BENCH_ROWS, default 1,000,000)
+	$(BIN)/python benchmarks/bench.py
+
 lint: setup
 	$(BIN)/ruff check .
 

@@ -6,6 +6,8 @@ notebook items take no fixtures; whatever this session started, it stops at the 
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from crm_helpers.config import Settings, load_settings
@@ -13,8 +15,12 @@ from crm_helpers.server import ensure_tidb, local_tidb, local_tidb_status, stop_
 
 _state: dict[str, object] = {}
 
+#: The size notebook 05's committed outputs were made with (its kernels inherit this).
+NBVAL_EXPLORE_ORDERS = "50000"
+
 
 def pytest_sessionstart(session: pytest.Session) -> None:
+    os.environ["CRM_EXPLORE_ORDERS"] = NBVAL_EXPLORE_ORDERS
     settings = load_settings()
     if not settings.external:
         _state["started_local"] = not local_tidb_status(local_tidb(settings)).running

@@ -10,20 +10,31 @@ table, written as JSON under benchmarks/results/, and summed up in one SUMMARY l
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import Engine, insert
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Double,
+    Engine,
+    Integer,
+    MetaData,
+    Table,
+    insert,
+)
 from sqlalchemy.orm import Session, registry
 
 from crm_helpers.generate import default_user_count, generate_orders, generate_users
@@ -41,14 +52,28 @@ READ_QUERY = "SELECT oid, uid, price, ordered_at FROM orders"
 
 
 class OrderRow:
-    """An ORM class over the analysis `orders` table, for the ORM loading methods."""
+    """An ORM class over the analysis `orders` table, for ORM bulk INSERT."""
 
     def __init__(self, **values: object) -> None:
         for name, value in values.items():
             setattr(self, name, value)
 
 
-registry().map_imperatively(OrderRow, analysis_orders)
+class TutorialOrder(OrderRow):
+    """The tutorial's Order: oid is AUTO_INCREMENT, so the ORM needs each new id back."""
+
+
+# Same columns as `orders`, but ids come from TiDB, as in the tutorial.
+tutorial_orders = Table(
+    "tutorial_orders", MetaData(),
+    Column("oid", BigInteger, primary_key=True, autoincrement=True),
+    Column("uid", Integer, nullable=False, index=True),
+    Column("price", Double, nullable=False),
+    Column("ordered_at", DateTime, nullable=False),
+)
+mapper_registry = registry()
+mapper_registry.map_imperatively(OrderRow, analysis_orders)
+mapper_registry.map_imperatively(TutorialOrder, tutorial_orders)
 
 
 @dataclass
@@ -73,9 +98,12 @@ def _records(orders: pd.DataFrame) -> list[dict]:
 
 
 def load_orm_add_all(engine: Engine, orders: pd.DataFrame) -> None:
-    """The tutorial's way: ORM objects, session.add_all, one commit."""
+    """The tutorial's way: ORM objects without ids, session.add_all, one commit."""
+    records = _records(orders)
+    for record in records:
+        del record["oid"]
     with Session(engine) as session:
-        session.add_all([OrderRow(**record) for record in _records(orders)])
+        session.add_all([TutorialOrder(**record) for record in records])
         session.commit()
 
 
@@ -119,30 +147,40 @@ def load_helper(engine: Engine, orders: pd.DataFrame) -> None:
     load_frame(engine, analysis_orders, orders, progress=False)
 
 
-LOADERS = {  # method: (function, share of N it runs on)
-    "orm_add_all": (load_orm_add_all, 0.02),
-    "orm_bulk_insert": (load_orm_bulk_insert, 0.2),
-    "core_executemany": (load_core_executemany, 0.2),
-    "load_data_infile": (load_data_infile, 1.0),
-    "helper": (load_helper, 1.0),
+LOADERS = {  # method: (function, share of N it runs on, table it fills)
+    "orm_add_all": (load_orm_add_all, 0.01, "tutorial_orders"),
+    "orm_bulk_insert": (load_orm_bulk_insert, 0.2, "orders"),
+    "core_executemany": (load_core_executemany, 0.2, "orders"),
+    "load_data_infile": (load_data_infile, 1.0, "orders"),
+    "helper": (load_helper, 1.0, "orders"),
 }
 
 
 def measure_loads(engine: Engine, orders: pd.DataFrame) -> list[Measurement]:
     results = []
-    for method, (load, share) in LOADERS.items():
-        subset = orders.iloc[:max(1_000, int(len(orders) * share))]
-        with engine.begin() as connection:
-            connection.exec_driver_sql("TRUNCATE TABLE orders")
-        started = time.perf_counter()
-        load(engine, subset)
-        seconds = time.perf_counter() - started
-        with engine.connect() as connection:
-            count = connection.exec_driver_sql("SELECT COUNT(*) FROM orders").scalar_one()
-        assert count == len(subset), f"{method} loaded {count} of {len(subset)} rows"
-        results.append(Measurement("load", method, len(subset), seconds))
-        print(f"  load {method:<18} {len(subset):>9,} rows {seconds:8.2f} s "
-              f"{len(subset) / seconds:>12,.0f} rows/s", flush=True)
+    tutorial_orders.create(engine, checkfirst=True)
+    timings: dict[str, list[float]] = {method: [] for method in LOADERS}
+    # Two rounds, interleaved, so that both fast methods see the same server conditions;
+    # each method keeps its best time. The slow ones run once.
+    for round_number in range(2):
+        for method, (load, share, table) in LOADERS.items():
+            if round_number and share < 1.0:
+                continue
+            subset = orders.iloc[:max(1_000, int(len(orders) * share))]
+            with engine.begin() as connection:
+                connection.exec_driver_sql(f"TRUNCATE TABLE {table}")
+            started = time.perf_counter()
+            load(engine, subset)
+            seconds = time.perf_counter() - started
+            with engine.connect() as connection:
+                count = connection.exec_driver_sql(f"SELECT COUNT(*) FROM {table}").scalar_one()
+            assert count == len(subset), f"{method} loaded {count} of {len(subset)} rows"
+            timings[method].append(seconds)
+            print(f"  load {method:<18} {len(subset):>9,} rows {seconds:8.2f} s "
+                  f"{len(subset) / seconds:>12,.0f} rows/s", flush=True)
+    for method, (_, share, _) in LOADERS.items():
+        rows = max(1_000, int(len(orders) * share))
+        results.append(Measurement("load", method, rows, min(timings[method])))
     return results
 
 
@@ -164,7 +202,8 @@ def _read_in_child(method: str, url: str) -> dict:
     with engine.connect() as connection:  # connect (and import) before the baseline
         connection.exec_driver_sql("SELECT 1")
     cx_url = f"mysql://root:@{engine.url.host}:{engine.url.port}/{engine.url.database}"
-    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    gc.collect()
+    sampler = RssSampler()
     started = time.perf_counter()
     if method == "pandas_read_sql":
         with engine.connect() as connection:
@@ -191,9 +230,38 @@ def _read_in_child(method: str, url: str) -> dict:
             biggest = chunk if biggest is None or len(chunk) > len(biggest) else biggest
         frame = biggest
     seconds = time.perf_counter() - started
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - baseline
+    peak = sampler.stop()
     return {"rows": rows if method == "helper_chunked" else len(frame), "seconds": seconds,
-            "peak_mb": peak_kb / 1024, "frame_mb": frame.memory_usage(deep=True).sum() / 2**20}
+            "peak_mb": peak / 2**20, "frame_mb": frame.memory_usage(deep=True).sum() / 2**20}
+
+
+class RssSampler:
+    """Samples this process's resident memory every millisecond; stop() gives the peak growth.
+
+    (ru_maxrss cannot serve: imports push that high-water mark above what a read needs.)
+    """
+
+    def __init__(self) -> None:
+        self._page = os.sysconf("SC_PAGE_SIZE")
+        self._baseline = self._rss()
+        self._peak = self._baseline
+        self._running = True
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _rss(self) -> int:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * self._page
+
+    def _run(self) -> None:
+        while self._running:
+            self._peak = max(self._peak, self._rss())
+            time.sleep(0.001)
+
+    def stop(self) -> int:
+        self._running = False
+        self._thread.join()
+        return max(self._peak, self._rss()) - self._baseline
 
 
 def measure_reads(engine: Engine) -> list[Measurement]:
@@ -231,6 +299,11 @@ def print_table(results: list[Measurement]) -> None:
     print(frame.to_string(index=False, na_rep="-"))
 
 
+def _set_auto_analyze(engine: Engine, value: str) -> None:
+    with engine.begin() as connection:
+        connection.exec_driver_sql(f"SET GLOBAL tidb_enable_auto_analyze = {value}")
+
+
 def main() -> int:
     n_rows = int(os.environ.get("BENCH_ROWS", "1000000"))
     print(f"Benchmark: {n_rows:,} orders, {platform.machine()}, {os.cpu_count()} CPUs, "
@@ -240,8 +313,16 @@ def main() -> int:
     orders = generate_orders(n_rows)
     load_frame(engine, analysis_users, generate_users(default_user_count(n_rows)),
                progress=False)
-    results = measure_loads(engine, orders)  # leaves the helper's full load in place
-    results += measure_reads(engine)
+    with engine.connect() as connection:
+        auto_analyze = connection.exec_driver_sql(
+            "SELECT @@GLOBAL.tidb_enable_auto_analyze").scalar_one()
+    # Background statistics jobs after each big load would slow whichever method runs next.
+    _set_auto_analyze(engine, "OFF")
+    try:
+        results = measure_loads(engine, orders)  # leaves the helper's full load in place
+        results += measure_reads(engine)
+    finally:
+        _set_auto_analyze(engine, "ON" if str(auto_analyze) in ("1", "ON") else "OFF")
     print_table(results)
     ratios = summary(results)
     RESULTS.mkdir(exist_ok=True)

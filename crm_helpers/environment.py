@@ -24,6 +24,7 @@ PURPOSE = {
     "tqdm": "progress bars for the tidb-server build and bulk loads",
     "matplotlib": "charts in the exploration notebook",
     "jupyterlab": "the notebook interface (`make lab`)",
+    "ipywidgets": "progress bars drawn as widgets in JupyterLab",
     "ipykernel": "the Python kernel the notebooks run in",
     "nbconvert": "runs notebooks headless and renders HTML (`make run`)",
     "pytest": "the test runner (`make test`)",

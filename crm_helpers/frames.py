@@ -73,3 +73,21 @@ def variables_frame(runner: Runner, names: list[str]) -> pd.DataFrame:
                         "WHERE variable_name IN :names", names=tuple(names))
     order = {name: position for position, name in enumerate(names)}
     return frame.sort_values("name", key=lambda s: s.map(order)).reset_index(drop=True)
+
+
+#: Marks the run-time column of `explain_analyze_frame` (see notebooks/sanitize.cfg).
+RUNTIME_MARK = "⏱"
+
+
+def explain_analyze_frame(runner: Runner, sql: str, **params: Any) -> pd.DataFrame:
+    """EXPLAIN ANALYZE of `sql`: the plan with estimated and actual rows per operator.
+
+    Timings, memory and disk use are joined into one last `runtime` column (they change
+    from run to run; the plan and row counts do not).
+    """
+    plan = query_frame(runner, f"EXPLAIN ANALYZE {sql}", **params)
+    runtime = (RUNTIME_MARK + " " + plan["execution info"] + "; memory " + plan["memory"]
+               + "; disk " + plan["disk"])
+    plan = plan.drop(columns=["execution info", "memory", "disk"])
+    plan["runtime"] = runtime
+    return plan

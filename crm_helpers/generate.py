@@ -54,7 +54,8 @@ def generate_orders(n_orders: int, n_users: int | None = None,
     uid = rng.choice(np.arange(1, n_users + 1), size=n_orders, p=activity / activity.sum())
     price = np.round(np.maximum(rng.lognormal(mean=3.2, sigma=0.9, size=n_orders), 0.5), 2)
 
-    day_weight = np.where(np.arange(365) % 7 >= 4, 1.4, 1.0)  # 2025-01-04 was a Saturday
+    # 2025-01-01 was a Wednesday, so days 3 and 4 of every week are Saturday and Sunday.
+    day_weight = np.where(np.isin(np.arange(365) % 7, [3, 4]), 1.4, 1.0)
     day_weight *= np.linspace(0.85, 1.15, 365)  # a business growing over the year
     day = rng.choice(365, size=n_orders, p=day_weight / day_weight.sum())
     second = rng.integers(0, 86_400, size=n_orders)

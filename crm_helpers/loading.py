@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,6 +35,12 @@ from tqdm.auto import tqdm
 from crm_helpers.config import Settings
 from crm_helpers.db import tidb_engine
 from crm_helpers.errors import CrmError, InvalidInput
+from crm_helpers.generate import (
+    DEFAULT_SEED,
+    default_user_count,
+    generate_orders,
+    generate_users,
+)
 from crm_helpers.server import ensure_tidb
 
 ANALYSIS_DATABASE = "crm_analysis"
@@ -55,6 +62,14 @@ analysis_orders = Table(
     Column("uid", Integer, nullable=False, index=True),
     Column("price", Double, nullable=False),
     Column("ordered_at", DateTime, nullable=False),
+)
+# Which generated data set the tables hold, so a resumed load never mixes two of them.
+analysis_dataset = Table(
+    "dataset", analysis_metadata,
+    Column("name", String(20), primary_key=True),
+    Column("n_orders", BigInteger, nullable=False),
+    Column("n_users", BigInteger, nullable=False),
+    Column("seed", BigInteger, nullable=False),
 )
 _PARENTS = {"orders": ("uid", analysis_users, "uid")}
 
@@ -108,6 +123,32 @@ def reset_analysis_tables(engine: Engine) -> None:
             connection.exec_driver_sql(f"TRUNCATE TABLE `{table.name}`")
 
 
+def load_generated(engine: Engine, n_orders: int, *, seed: int = DEFAULT_SEED,
+                   batch_rows: int = DEFAULT_BATCH_ROWS,
+                   progress: bool = True) -> tuple[LoadReport, LoadReport]:
+    """Generate and load users and `n_orders` orders; resumes a load of the same data set."""
+    n_users = default_user_count(n_orders)
+    wanted = {"name": "exploration", "n_orders": n_orders, "n_users": n_users, "seed": seed}
+    with engine.begin() as connection:
+        held = connection.execute(select(analysis_dataset)).mappings().first()
+        if held is None:
+            connection.execute(analysis_dataset.insert().values(**wanted))
+        elif dict(held) != wanted:
+            raise LoadFailed(
+                f"The analysis tables hold another data set ({held['n_orders']:,} orders, seed "
+                f"{held['seed']}); call reset_analysis_tables(engine) before loading "
+                f"{n_orders:,} orders with seed {seed}.")
+    users = load_frame(engine, analysis_users, generate_users(n_users, seed),
+                       batch_rows=batch_rows, progress=progress)
+    orders = load_frame(engine, analysis_orders, generate_orders(n_orders, n_users, seed),
+                        batch_rows=batch_rows, progress=progress)
+    if users.loaded or orders.loaded:
+        # Fresh statistics give the optimizer (and EXPLAIN) the real row counts at once.
+        with engine.begin() as connection:
+            connection.exec_driver_sql("ANALYZE TABLE users, orders")
+    return users, orders
+
+
 def load_frame(engine: Engine, table: Table, frame: pd.DataFrame, *,
                batch_rows: int = DEFAULT_BATCH_ROWS, progress: bool = True) -> LoadReport:
     """Load `frame` into `table`: validate it all, then one transaction per batch, resumably."""
@@ -115,66 +156,75 @@ def load_frame(engine: Engine, table: Table, frame: pd.DataFrame, *,
     key = table.primary_key.columns.values()[0].name
     frame = frame.sort_values(key, kind="stable", ignore_index=True)
     started = time.monotonic()
-    loaded = skipped = batches = 0
+    batches = [frame.iloc[start:start + batch_rows] for start in range(0, len(frame), batch_rows)]
     with engine.connect() as connection, tqdm(total=len(frame), unit="row", unit_scale=True,
                                              desc=f"load {table.name}",
                                              disable=not progress) as bar:
-        cursor = connection.connection.cursor()
-        for start in range(0, len(frame), batch_rows):
-            batch = frame.iloc[start:start + batch_rows]
-            present = _rows_present(connection, table, key, batch[key].iloc[0],
-                                    batch[key].iloc[-1])
-            if present == len(batch):
-                skipped += len(batch)
-            elif present:
-                raise LoadFailed(
-                    f"{table.name} already holds {present} of the {len(batch)} rows with {key} "
-                    f"{batch[key].iloc[0]}..{batch[key].iloc[-1]}, loaded by something else. "
-                    "Empty the table (reset_analysis_tables) and load again.")
+        todo = []
+        for batch in batches:
+            if _batch_is_loaded(connection, table, key, batch):
+                bar.update(len(batch))
             else:
-                _load_batch(cursor, table, batch)
-                loaded += len(batch)
-                batches += 1
-            bar.update(len(batch))
-    return LoadReport(table.name, len(frame), loaded, skipped, batches,
+                todo.append(batch)
+        cursor = connection.connection.cursor()
+        # The next batch's CSV is written while TiDB loads the current one.
+        with ThreadPoolExecutor(max_workers=1) as writer:
+            next_csv = writer.submit(_write_csv, todo[0]) if todo else None
+            for position, batch in enumerate(todo):
+                path = next_csv.result()
+                if position + 1 < len(todo):
+                    next_csv = writer.submit(_write_csv, todo[position + 1])
+                try:
+                    _load_batch(cursor, table, list(batch.columns), path)
+                finally:
+                    os.unlink(path)
+                bar.update(len(batch))
+    loaded = sum(len(batch) for batch in todo)
+    return LoadReport(table.name, len(frame), loaded, len(frame) - loaded, len(todo),
                       time.monotonic() - started)
 
 
-def _rows_present(connection, table: Table, key: str, first, last) -> int:
-    column = table.c[key]
-    statement = select(func.count()).select_from(table).where(
-        column.between(int(first), int(last)))
-    count = connection.execute(statement).scalar_one()
+def _batch_is_loaded(connection, table: Table, key: str, batch: pd.DataFrame) -> bool:
+    """True if all the batch's keys are present, False if none are; refuses a mix."""
+    first, last = int(batch[key].iloc[0]), int(batch[key].iloc[-1])
+    statement = select(func.count()).select_from(table).where(table.c[key].between(first, last))
+    present = connection.execute(statement).scalar_one()
     connection.rollback()  # end the read's transaction before LOAD DATA opens its own
-    return count
+    if present and present != len(batch):
+        raise LoadFailed(
+            f"{table.name} already holds {present} of the {len(batch)} rows with {key} "
+            f"{first}..{last}, loaded by something else. Empty the table "
+            "(reset_analysis_tables) and load again.")
+    return present == len(batch)
 
 
-def _load_batch(cursor, table: Table, batch: pd.DataFrame) -> None:
+def _write_csv(batch: pd.DataFrame) -> str:
+    handle, path = tempfile.mkstemp(suffix=".csv", prefix="crm-load-")
+    with os.fdopen(handle, "w", newline="") as csv:
+        batch.to_csv(csv, header=False, index=False, lineterminator="\n",
+                     date_format="%Y-%m-%d %H:%M:%S")
+    return path
+
+
+def _load_batch(cursor, table: Table, columns: list[str], path: str) -> None:
     """One LOAD DATA LOCAL INFILE in its own transaction; any warning rolls it back."""
-    handle, path = tempfile.mkstemp(suffix=".csv", prefix=f"crm-{table.name}-")
+    # Optimistic: a pessimistic transaction (TiDB's default) would lock every loaded row.
+    cursor.execute("BEGIN OPTIMISTIC")
     try:
-        with os.fdopen(handle, "w", newline="") as csv:
-            batch.to_csv(csv, header=False, index=False, lineterminator="\n",
-                         date_format="%Y-%m-%d %H:%M:%S")
-        columns = ", ".join(f"`{name}`" for name in batch.columns)
-        cursor.execute("BEGIN")
-        try:
-            cursor.execute(
-                f"LOAD DATA LOCAL INFILE %s INTO TABLE `{table.name}` CHARACTER SET utf8mb4 "
-                "FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' "
-                f"LINES TERMINATED BY '\\n' ({columns})", (path,))
-            # LOCAL turns bad values into warnings, so a warning means a bad batch.
-            cursor.execute("SHOW WARNINGS")  # at most max_error_count (64) rows
-            warnings = cursor.fetchall()
-            if warnings:
-                raise LoadFailed(f"TiDB warned while loading {table.name} "
-                                 f"({[w[2] for w in warnings[:5]]}); the batch was rolled back.")
-        except BaseException:
-            cursor.execute("ROLLBACK")
-            raise
-        cursor.execute("COMMIT")
-    finally:
-        os.unlink(path)
+        cursor.execute(
+            f"LOAD DATA LOCAL INFILE %s INTO TABLE `{table.name}` CHARACTER SET utf8mb4 "
+            "FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' "
+            f"LINES TERMINATED BY '\\n' ({', '.join(f'`{c}`' for c in columns)})", (path,))
+        # LOCAL turns bad values into warnings, so a warning means a bad batch.
+        cursor.execute("SHOW WARNINGS")  # at most max_error_count (64) rows
+        warnings = cursor.fetchall()
+        if warnings:
+            raise LoadFailed(f"TiDB warned while loading {table.name} "
+                             f"({[w[2] for w in warnings[:5]]}); the batch was rolled back.")
+    except BaseException:
+        cursor.execute("ROLLBACK")
+        raise
+    cursor.execute("COMMIT")
 
 
 def validate_frame(engine: Engine, table: Table, frame: pd.DataFrame) -> pd.DataFrame:

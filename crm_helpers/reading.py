@@ -33,13 +33,17 @@ def read_frame(engine: Engine, query: Executable | str, *, params: dict[str, Any
     if url is not None:
         sql = str(statement.compile(dialect=engine.dialect,
                                     compile_kwargs={"literal_binds": True}))
+        if engine.dialect.paramstyle in ("format", "pyformat"):
+            sql = sql.replace("%%", "%")  # no parameters remain, so undo PyMySQL's escaping
         try:
             if chunksize:
                 reader = connectorx.read_sql(url, sql, return_type="arrow_stream",
                                              batch_size=chunksize)
                 return _frames_from_batches(reader)
             table = connectorx.read_sql(url, sql, return_type="arrow")
-            return _normalized(table.to_pandas(self_destruct=True), "connectorx")
+            # split_blocks + self_destruct free each Arrow column as pandas takes it over.
+            return _normalized(table.to_pandas(split_blocks=True, self_destruct=True),
+                               "connectorx")
         except Exception as exc:
             warnings.warn(f"connectorx could not run the query ({exc}); using pandas.read_sql.",
                           stacklevel=2)

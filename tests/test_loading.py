@@ -1,0 +1,158 @@
+"""Bulk loading into the real TiDB: exact, idempotent, resumable, and strict about input."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from crm_helpers import loading
+from crm_helpers.generate import generate_orders, generate_users
+from crm_helpers.loading import (
+    InvalidFrame,
+    LoadFailed,
+    analysis_engine,
+    analysis_orders,
+    analysis_users,
+    load_frame,
+    load_generated,
+    reset_analysis_tables,
+)
+from crm_helpers.reading import read_frame
+
+N_USERS = 500
+
+
+@pytest.fixture(scope="module")
+def database(tidb_settings):
+    name = f"crm_pytest_load_{secrets.token_hex(3)}"
+    engine = analysis_engine(tidb_settings, database=name)
+    yield name
+    with engine.begin() as connection:
+        connection.exec_driver_sql(f"DROP DATABASE `{name}`")
+    engine.dispose()
+
+
+@pytest.fixture
+def engine(tidb_settings, database):
+    engine = analysis_engine(tidb_settings, database=database)
+    reset_analysis_tables(engine)
+    load_frame(engine, analysis_users, generate_users(N_USERS), progress=False)
+    yield engine
+    engine.dispose()
+
+
+def orders_in(engine):
+    return read_frame(engine, "SELECT oid, uid, price, ordered_at FROM orders ORDER BY oid")
+
+
+def test_load_is_exact_and_a_second_load_adds_nothing(engine):
+    orders = generate_orders(12_345, N_USERS)
+    first = load_frame(engine, analysis_orders, orders, batch_rows=5_000, progress=False)
+    assert (first.loaded, first.skipped, first.batches) == (12_345, 0, 3)
+    again = load_frame(engine, analysis_orders, orders, batch_rows=5_000, progress=False)
+    assert (again.loaded, again.skipped) == (0, 12_345)
+    stored = orders_in(engine)
+    assert stored["oid"].tolist() == orders["oid"].tolist()
+    np.testing.assert_array_equal(stored["price"], orders["price"])
+    assert (stored["ordered_at"] == orders["ordered_at"]).all()
+
+
+def test_failure_mid_load_keeps_whole_batches_and_resumes_exactly(engine, monkeypatch):
+    orders = generate_orders(10_000, N_USERS)
+    real_load = loading._load_batch
+    calls = []
+
+    def failing_third_batch(*args):
+        calls.append(1)
+        if len(calls) == 3:
+            raise ConnectionError("network went away")
+        real_load(*args)
+
+    monkeypatch.setattr(loading, "_load_batch", failing_third_batch)
+    with pytest.raises(ConnectionError):
+        load_frame(engine, analysis_orders, orders, batch_rows=2_000, progress=False)
+    assert len(orders_in(engine)) == 4_000  # exactly two whole batches
+    monkeypatch.setattr(loading, "_load_batch", real_load)
+    resumed = load_frame(engine, analysis_orders, orders, batch_rows=2_000, progress=False)
+    assert (resumed.loaded, resumed.skipped) == (6_000, 4_000)
+    assert orders_in(engine)["oid"].tolist() == list(range(1, 10_001))
+
+
+KILLABLE_LOAD = """
+import sys
+from crm_helpers.config import load_settings
+from crm_helpers.loading import analysis_engine, load_generated
+engine = analysis_engine(load_settings(), database=sys.argv[1])
+load_generated(engine, 200_000, batch_rows=2_000, progress=False)
+"""
+
+
+def test_killed_loader_leaves_whole_batches_and_resumes_to_exactly_n(engine, database):
+    reset_analysis_tables(engine)
+    loader = subprocess.Popen([sys.executable, "-c", KILLABLE_LOAD, database])
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with engine.connect() as connection:
+                count = connection.exec_driver_sql("SELECT COUNT(*) FROM orders").scalar_one()
+            if count >= 10_000:
+                break
+            time.sleep(0.05)
+        os.kill(loader.pid, signal.SIGKILL)
+    finally:
+        loader.wait()
+    with engine.connect() as connection:
+        partial = connection.exec_driver_sql("SELECT COUNT(*) FROM orders").scalar_one()
+    assert 10_000 <= partial < 200_000
+    assert partial % 2_000 == 0  # only whole batches were committed
+    _, orders = load_generated(engine, 200_000, batch_rows=2_000, progress=False)
+    assert orders.skipped == partial and orders.loaded == 200_000 - partial
+    assert orders_in(engine)["oid"].tolist() == list(range(1, 200_001))
+
+
+def test_a_different_data_set_is_refused_until_reset(engine):
+    reset_analysis_tables(engine)
+    load_generated(engine, 3_000, progress=False)
+    with pytest.raises(LoadFailed, match="reset_analysis_tables"):
+        load_generated(engine, 4_000, progress=False)
+
+
+@pytest.mark.parametrize(("spoil", "message"), [
+    (lambda f: f.drop(columns=["price"]), r"missing \['price'\]"),
+    (lambda f: f.assign(price=f["price"].astype(str)), "must hold numbers"),
+    (lambda f: f.assign(price=f["price"].where(f["oid"] != 7)), r"1 row \(rows 6\) have no value"),
+    (lambda f: f.assign(price=f["price"].where(f["oid"] % 100 != 0, -1.0)),
+     r"10 rows \(rows 99, 199, .*\) are negative"),
+    (lambda f: f.assign(uid=f["uid"].where(f["oid"] != 3, 999_999)),
+     r"1 row \(rows 2\) refer to no row of users \(e\.g\. uid \[999999\]\)"),
+])
+def test_bad_frames_are_refused_before_anything_is_written(engine, spoil, message):
+    orders = spoil(generate_orders(1_000, N_USERS))
+    with pytest.raises(InvalidFrame, match=message):
+        load_frame(engine, analysis_orders, orders, batch_rows=100, progress=False)
+    assert len(orders_in(engine)) == 0
+
+
+def test_unknown_gender_is_refused(engine):
+    users = generate_users(10).assign(uid=range(1_001, 1_011))
+    users["gender"] = users["gender"].astype(str).where(users["uid"] != 1_005, "robot")
+    with pytest.raises(InvalidFrame, match="not one of"):
+        load_frame(engine, analysis_users, users, progress=False)
+
+
+def test_a_batch_that_tidb_warns_about_is_rolled_back(engine, tmp_path):
+    bad_csv = tmp_path / "bad.csv"
+    bad_csv.write_text("1,1,not-a-price,2025-01-01 00:00:00\n")
+    with engine.connect() as connection:
+        cursor = connection.connection.cursor()
+        with pytest.raises(LoadFailed, match="rolled back"):
+            loading._load_batch(cursor, analysis_orders,
+                                ["oid", "uid", "price", "ordered_at"], str(bad_csv))
+    assert len(orders_in(engine)) == 0

@@ -1,0 +1,92 @@
+"""read_frame: the fast path and the fallback give the same frame."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from sqlalchemy import select
+
+from crm_helpers import reading
+from crm_helpers.generate import generate_orders, generate_users
+from crm_helpers.loading import (
+    analysis_engine,
+    analysis_orders,
+    analysis_users,
+    load_frame,
+    reset_analysis_tables,
+)
+from crm_helpers.reading import read_frame
+
+JOINED = ("SELECT o.oid, o.uid, u.name, u.gender, o.price, o.ordered_at FROM orders o "
+          "JOIN users u ON u.uid = o.uid WHERE o.price > :floor ORDER BY o.oid")
+MONTHLY = ("SELECT DATE_FORMAT(ordered_at, '%Y-%m') AS month, COUNT(*) AS orders "
+           "FROM orders GROUP BY month ORDER BY month")
+
+
+@pytest.fixture(scope="module")
+def engine(tidb_settings):
+    import secrets
+    name = f"crm_pytest_read_{secrets.token_hex(3)}"
+    engine = analysis_engine(tidb_settings, database=name)
+    reset_analysis_tables(engine)
+    load_frame(engine, analysis_users, generate_users(300), progress=False)
+    load_frame(engine, analysis_orders, generate_orders(5_000, 300), progress=False)
+    yield engine
+    with engine.begin() as connection:
+        connection.exec_driver_sql(f"DROP DATABASE `{name}`")
+    engine.dispose()
+
+
+def both_paths(engine, monkeypatch, query, **kwargs):
+    fast = read_frame(engine, query, **kwargs)
+    monkeypatch.setattr(reading, "connectorx", None)
+    slow = read_frame(engine, query, **kwargs)
+    return fast, slow
+
+
+def test_fast_path_and_fallback_agree_on_values_and_dtypes(engine, monkeypatch):
+    fast, slow = both_paths(engine, monkeypatch, JOINED, params={"floor": 50.0})
+    assert (fast.attrs["read_path"], slow.attrs["read_path"]) == ("connectorx", "pandas.read_sql")
+    pd.testing.assert_frame_equal(fast, slow)
+    assert fast.dtypes.astype(str).to_dict() == {
+        "oid": "int64", "uid": "int64", "name": "str", "gender": "category",
+        "price": "float64", "ordered_at": "datetime64[us]"}
+    assert (fast["price"] > 50).all()
+
+
+def test_percent_signs_in_sql_survive_the_fast_path(engine, monkeypatch):
+    fast, slow = both_paths(engine, monkeypatch, MONTHLY)
+    pd.testing.assert_frame_equal(fast, slow)
+    assert fast["month"].iloc[0] == "2025-01" and fast["orders"].sum() == 5_000
+
+
+def test_select_statements_are_accepted(engine):
+    statement = select(analysis_orders).where(analysis_orders.c.uid == 7)
+    frame = read_frame(engine, statement)
+    assert (frame["uid"] == 7).all() and len(frame) > 0
+
+
+def test_chunks_are_bounded_and_add_up(engine, monkeypatch):
+    whole = read_frame(engine, "SELECT * FROM orders ORDER BY oid")
+    for _ in range(2):
+        chunks = list(read_frame(engine, "SELECT * FROM orders ORDER BY oid", chunksize=1_200))
+        assert max(len(chunk) for chunk in chunks) <= 1_200
+        pd.testing.assert_frame_equal(pd.concat(chunks, ignore_index=True), whole,
+                                      check_like=False)
+        monkeypatch.setattr(reading, "connectorx", None)
+
+
+def test_tls_urls_take_the_verified_pymysql_path(engine):
+    tls = engine.url.update_query_dict({"ssl_ca": "/etc/ssl/certs/ca-certificates.crt"})
+    assert reading._connectorx_url(engine) is not None
+    assert reading._connectorx_url(type("EngineWithTLS", (), {"url": tls})()) is None
+
+
+def test_a_fast_path_failure_falls_back_with_a_warning(engine, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("unsupported column type")
+
+    monkeypatch.setattr(reading.connectorx, "read_sql", broken)
+    with pytest.warns(UserWarning, match="unsupported column type"):
+        frame = read_frame(engine, "SELECT COUNT(*) AS n FROM orders")
+    assert frame.attrs["read_path"] == "pandas.read_sql" and frame["n"].item() == 5_000
