@@ -1,17 +1,18 @@
 """Bulk loading of DataFrames into TiDB: validated up front, in resumable whole-batch transactions.
 
-Each batch is one `LOAD DATA LOCAL INFILE` inside its own transaction (the fastest path
-measured on TiDB, see `benchmarks/`). Rows are identified by their primary key: a batch whose
-keys are all present already is skipped, so re-running a load adds nothing and an interrupted
-load resumes where its last committed batch ended.
+Each batch is one `LOAD DATA LOCAL INFILE` inside its own transaction, several batches at
+once on separate connections (the fastest path measured on TiDB, see `benchmarks/`). Rows
+are identified by their primary key: a batch whose keys are all present already is skipped,
+so re-running a load adds nothing and an interrupted load resumes from its committed batches.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,6 +47,8 @@ from crm_helpers.server import ensure_tidb
 ANALYSIS_DATABASE = "crm_analysis"
 #: Rows per batch (one transaction each): about 5 MB of data, far below TiDB's 100 MB limit.
 DEFAULT_BATCH_ROWS = 100_000
+#: Connections loading at once; measured fastest on 2 cores (see benchmarks/bench.py).
+DEFAULT_WORKERS = 3
 
 analysis_metadata = MetaData()
 analysis_users = Table(
@@ -124,7 +127,7 @@ def reset_analysis_tables(engine: Engine) -> None:
 
 
 def load_generated(engine: Engine, n_orders: int, *, seed: int = DEFAULT_SEED,
-                   batch_rows: int = DEFAULT_BATCH_ROWS,
+                   batch_rows: int = DEFAULT_BATCH_ROWS, workers: int = DEFAULT_WORKERS,
                    progress: bool = True) -> tuple[LoadReport, LoadReport]:
     """Generate and load users and `n_orders` orders; resumes a load of the same data set."""
     n_users = default_user_count(n_orders)
@@ -139,9 +142,9 @@ def load_generated(engine: Engine, n_orders: int, *, seed: int = DEFAULT_SEED,
                 f"{held['seed']}); call reset_analysis_tables(engine) before loading "
                 f"{n_orders:,} orders with seed {seed}.")
     users = load_frame(engine, analysis_users, generate_users(n_users, seed),
-                       batch_rows=batch_rows, progress=progress)
+                       batch_rows=batch_rows, workers=workers, progress=progress)
     orders = load_frame(engine, analysis_orders, generate_orders(n_orders, n_users, seed),
-                        batch_rows=batch_rows, progress=progress)
+                        batch_rows=batch_rows, workers=workers, progress=progress)
     if users.loaded or orders.loaded:
         # Fresh statistics give the optimizer (and EXPLAIN) the real row counts at once.
         with engine.begin() as connection:
@@ -150,38 +153,62 @@ def load_generated(engine: Engine, n_orders: int, *, seed: int = DEFAULT_SEED,
 
 
 def load_frame(engine: Engine, table: Table, frame: pd.DataFrame, *,
-               batch_rows: int = DEFAULT_BATCH_ROWS, progress: bool = True) -> LoadReport:
-    """Load `frame` into `table`: validate it all, then one transaction per batch, resumably."""
+               batch_rows: int = DEFAULT_BATCH_ROWS, workers: int = DEFAULT_WORKERS,
+               progress: bool = True) -> LoadReport:
+    """Load `frame` into `table`: validate it all, then one transaction per batch, resumably.
+
+    Batches go over `workers` connections at once: one LOAD DATA keeps TiDB only partly busy,
+    and each worker writes its next CSV while the others' batches load.
+    """
     frame = validate_frame(engine, table, frame)
     key = table.primary_key.columns.values()[0].name
     frame = frame.sort_values(key, kind="stable", ignore_index=True)
     started = time.monotonic()
     batches = [frame.iloc[start:start + batch_rows] for start in range(0, len(frame), batch_rows)]
-    with engine.connect() as connection, tqdm(total=len(frame), unit="row", unit_scale=True,
-                                             desc=f"load {table.name}",
-                                             disable=not progress) as bar:
-        todo = []
-        for batch in batches:
-            if _batch_is_loaded(connection, table, key, batch):
-                bar.update(len(batch))
-            else:
-                todo.append(batch)
-        cursor = connection.connection.cursor()
-        # The next batch's CSV is written while TiDB loads the current one.
-        with ThreadPoolExecutor(max_workers=1) as writer:
-            next_csv = writer.submit(_write_csv, todo[0]) if todo else None
-            for position, batch in enumerate(todo):
-                path = next_csv.result()
-                if position + 1 < len(todo):
-                    next_csv = writer.submit(_write_csv, todo[position + 1])
-                try:
-                    _load_batch(cursor, table, list(batch.columns), path)
-                finally:
-                    os.unlink(path)
-                bar.update(len(batch))
+    with tqdm(total=len(frame), unit="row", unit_scale=True, desc=f"load {table.name}",
+              disable=not progress) as bar:
+        with engine.connect() as connection:
+            todo = []
+            for batch in batches:
+                if _batch_is_loaded(connection, table, key, batch):
+                    bar.update(len(batch))
+                else:
+                    todo.append(batch)
+        _load_batches(engine, table, todo, workers, bar)
     loaded = sum(len(batch) for batch in todo)
     return LoadReport(table.name, len(frame), loaded, len(frame) - loaded, len(todo),
                       time.monotonic() - started)
+
+
+def _load_batches(engine: Engine, table: Table, batches: list[pd.DataFrame], workers: int,
+                  bar: tqdm) -> None:
+    """Load each batch in its own transaction, on up to `workers` connections at once."""
+    local = threading.local()
+    connections = []
+    failed = threading.Event()
+
+    def load(batch: pd.DataFrame) -> int:
+        if failed.is_set():
+            return 0  # another batch failed: start no new one
+        if not hasattr(local, "connection"):
+            local.connection = engine.raw_connection()
+            connections.append(local.connection)
+        try:
+            _load_batch(local.connection, table, batch)
+        except BaseException:
+            failed.set()
+            raise
+        return len(batch)
+
+    pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="crm-load")
+    try:
+        for future in as_completed([pool.submit(load, batch) for batch in batches]):
+            bar.update(future.result())
+    finally:
+        # On an error, batches not yet started are dropped; running ones finish or roll back.
+        pool.shutdown(wait=True, cancel_futures=True)
+        for connection in connections:
+            connection.close()
 
 
 def _batch_is_loaded(connection, table: Table, key: str, batch: pd.DataFrame) -> bool:
@@ -198,16 +225,20 @@ def _batch_is_loaded(connection, table: Table, key: str, batch: pd.DataFrame) ->
     return present == len(batch)
 
 
-def _write_csv(batch: pd.DataFrame) -> str:
-    handle, path = tempfile.mkstemp(suffix=".csv", prefix="crm-load-")
-    with os.fdopen(handle, "w", newline="") as csv:
-        batch.to_csv(csv, header=False, index=False, lineterminator="\n",
-                     date_format="%Y-%m-%d %H:%M:%S")
-    return path
+def _load_batch(connection, table: Table, batch: pd.DataFrame) -> None:
+    """One batch as one LOAD DATA LOCAL INFILE in its own transaction; warnings roll it back."""
+    handle, path = tempfile.mkstemp(suffix=".csv", prefix=f"crm-{table.name}-")
+    try:
+        with os.fdopen(handle, "w", newline="") as csv:
+            batch.to_csv(csv, header=False, index=False, lineterminator="\n",
+                         date_format="%Y-%m-%d %H:%M:%S")
+        _load_csv(connection.cursor(), table, list(batch.columns), path)
+    finally:
+        os.unlink(path)
 
 
-def _load_batch(cursor, table: Table, columns: list[str], path: str) -> None:
-    """One LOAD DATA LOCAL INFILE in its own transaction; any warning rolls it back."""
+def _load_csv(cursor, table: Table, columns: list[str], path: str) -> None:
+    """LOAD DATA LOCAL INFILE of one CSV file in its own transaction."""
     # Optimistic: a pessimistic transaction (TiDB's default) would lock every loaded row.
     cursor.execute("BEGIN OPTIMISTIC")
     try:

@@ -64,6 +64,25 @@ def test_load_is_exact_and_a_second_load_adds_nothing(engine):
     assert (stored["ordered_at"] == orders["ordered_at"]).all()
 
 
+def test_parallel_failure_leaves_only_whole_batches(engine, monkeypatch):
+    orders = generate_orders(20_000, N_USERS)
+    real_load = loading._load_batch
+
+    def fail_on_oid_10001(connection, table, batch):
+        if batch["oid"].iloc[0] == 10_001:
+            raise ConnectionError("network went away")
+        real_load(connection, table, batch)
+
+    monkeypatch.setattr(loading, "_load_batch", fail_on_oid_10001)
+    with pytest.raises(ConnectionError):
+        load_frame(engine, analysis_orders, orders, batch_rows=1_000, workers=3, progress=False)
+    stored = orders_in(engine)["oid"]
+    assert 10_001 not in set(stored) and len(stored) % 1_000 == 0
+    monkeypatch.setattr(loading, "_load_batch", real_load)
+    load_frame(engine, analysis_orders, orders, batch_rows=1_000, progress=False)
+    assert orders_in(engine)["oid"].tolist() == list(range(1, 20_001))
+
+
 def test_failure_mid_load_keeps_whole_batches_and_resumes_exactly(engine, monkeypatch):
     orders = generate_orders(10_000, N_USERS)
     real_load = loading._load_batch
@@ -77,7 +96,7 @@ def test_failure_mid_load_keeps_whole_batches_and_resumes_exactly(engine, monkey
 
     monkeypatch.setattr(loading, "_load_batch", failing_third_batch)
     with pytest.raises(ConnectionError):
-        load_frame(engine, analysis_orders, orders, batch_rows=2_000, progress=False)
+        load_frame(engine, analysis_orders, orders, batch_rows=2_000, workers=1, progress=False)
     assert len(orders_in(engine)) == 4_000  # exactly two whole batches
     monkeypatch.setattr(loading, "_load_batch", real_load)
     resumed = load_frame(engine, analysis_orders, orders, batch_rows=2_000, progress=False)
@@ -153,6 +172,6 @@ def test_a_batch_that_tidb_warns_about_is_rolled_back(engine, tmp_path):
     with engine.connect() as connection:
         cursor = connection.connection.cursor()
         with pytest.raises(LoadFailed, match="rolled back"):
-            loading._load_batch(cursor, analysis_orders,
-                                ["oid", "uid", "price", "ordered_at"], str(bad_csv))
+            loading._load_csv(cursor, analysis_orders,
+                              ["oid", "uid", "price", "ordered_at"], str(bad_csv))
     assert len(orders_in(engine)) == 0
