@@ -23,8 +23,11 @@ tidb-up: setup  ## start the local TiDB, or check the one TIDB_URL points at
 tidb-down: setup
 	$(BIN)/crm-tidb down
 
+# JupyterLab refuses to run as root (containers, CI boxes) unless told it may.
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
+
 lab: tidb-up  ## start TiDB and open JupyterLab on the notebooks
-	$(BIN)/jupyter lab --notebook-dir=notebooks
+	$(BIN)/jupyter lab --notebook-dir=notebooks $(ALLOW_ROOT)
 
 test: setup tidb-build lint  ## the whole suite: helper tests and nbval over the notebooks
 	$(BIN)/pytest
