@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
-from numbers import Real
 
 from sqlalchemy import Engine, Select, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from crm_helpers.errors import (
-    InvalidInput,
-    InvalidPrice,
-    OrderNotFound,
-    UnknownGender,
-    UserNotFound,
-)
-from crm_helpers.models import Base, Gender, Order, User
+from crm_helpers.errors import CrmError, OrderNotFound, UserNotFound
+from crm_helpers.models import Base, Gender, Order, User, as_gender, as_name, as_price, as_uid
 
 #: The tutorial's data, in the order the tutorial inserts it.
 TUTORIAL_USERS: list[tuple[str, Gender]] = [
@@ -36,43 +28,9 @@ def reset_crm_tables(engine: Engine) -> None:
     Base.metadata.create_all(engine)
 
 
-def as_gender(value: Gender | str) -> Gender:
-    """`value` as a Gender; accepts a member or its name in any case."""
-    if isinstance(value, Gender):
-        return value
-    if isinstance(value, str):
-        for member in Gender:
-            if member.name.lower() == value.strip().lower():
-                return member
-    allowed = ", ".join(member.name for member in Gender)
-    raise UnknownGender(f"Unknown gender {value!r}: use one of {allowed} "
-                        "(a Gender member or its name).")
-
-
-def as_price(value: object) -> float:
-    """`value` as a price: a finite number, zero or more."""
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise InvalidPrice(f"Price {value!r} is not a number: give a number such as 9.99.")
-    price = float(value)
-    if not math.isfinite(price):
-        raise InvalidPrice(f"Price {value!r} is not a finite number: give an amount such as 9.99.")
-    if price < 0:
-        raise InvalidPrice(f"Price {value!r} is negative: prices must be zero or more.")
-    return price
-
-
-def _as_name(value: object) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidInput(f"User name {value!r} is empty or not text: give a name such as 'Ben'.")
-    if len(value) > 50:
-        raise InvalidInput(f"User name {value[:20]!r}... has {len(value)} characters; "
-                           "the users table allows at most 50.")
-    return value
-
-
 def add_users(session: Session, users: Iterable[tuple[str, Gender | str]]) -> list[User]:
     """Insert users in one transaction; all are checked before any is written."""
-    new_users = [User(name=_as_name(name), gender=as_gender(gender)) for name, gender in users]
+    new_users = [User(name=as_name(name), gender=as_gender(gender)) for name, gender in users]
     session.add_all(new_users)
     _commit(session)
     return new_users
@@ -80,7 +38,7 @@ def add_users(session: Session, users: Iterable[tuple[str, Gender | str]]) -> li
 
 def add_orders(session: Session, orders: Iterable[tuple[int, float]]) -> list[Order]:
     """Insert orders in one transaction, refusing bad prices and unknown uids up front."""
-    checked = [(uid, as_price(price)) for uid, price in orders]
+    checked = [(as_uid(uid), as_price(price)) for uid, price in orders]
     _require_users(session, {uid for uid, _ in checked})
     new_orders = [Order(uid=uid, price=price) for uid, price in checked]
     session.add_all(new_orders)
@@ -137,10 +95,13 @@ def _require_users(session: Session, uids: set[int]) -> None:
 def _commit(session: Session) -> None:
     try:
         session.commit()
+    except CrmError:
+        # Already the project's error (tidb:// engines translate database errors).
+        session.rollback()
+        raise
     except IntegrityError as exc:
         session.rollback()
         if exc.orig is not None and exc.orig.args and exc.orig.args[0] == _NO_PARENT_ROW:
             raise UserNotFound("An order refers to a uid that no user has (the user was "
                                "removed meanwhile?); no order was written.") from None
         raise
-

@@ -51,6 +51,14 @@ class TiDBDialect(MySQLDialect_pymysql):
     #: TiDB's release as (major, minor, patch), read when the first connection is made.
     tidb_version: tuple[int, int, int] | None = None
 
+    @classmethod
+    def engine_created(cls, engine: Any) -> None:
+        # Every tidb:// engine, even a learner's plain create_engine(), raises the project's
+        # errors with advice (crm_helpers.translate holds the table of error codes).
+        from crm_helpers.translate import install_error_translation
+
+        install_error_translation(engine)
+
     def initialize(self, connection: Any) -> None:
         super().initialize(connection)
         server_version = connection.exec_driver_sql("SELECT VERSION()").scalar()

@@ -1,0 +1,174 @@
+"""Database errors turned into the project's exceptions, once for every engine.
+
+`install_error_translation(engine)` hooks SQLAlchemy's `handle_error` event. The `tidb://`
+dialect calls it for every engine it serves (`TiDBDialect.engine_created`), so an engine a
+learner makes with a plain `create_engine("tidb://...")` gets it too. The project exception
+replaces SQLAlchemy's, so the last line of a traceback says what is wrong and what to do.
+
+To translate another error code, add one entry to `RULES`: the code, and a function that
+builds the exception from a `Failure` (or returns None to leave the error as it is).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, event
+from sqlalchemy.engine import URL, ExceptionContext
+
+from crm_helpers.config import mask_url
+from crm_helpers.errors import (
+    CrmError,
+    InvalidInput,
+    TiDBAuthError,
+    TiDBConnectionError,
+    TiDBNotRunning,
+    UserNotFound,
+)
+
+# MySQL protocol error codes that TiDB (or PyMySQL, for the 2000s) returns.
+CANNOT_CONNECT = 2003
+SERVER_GONE = 2006
+LOST_CONNECTION = 2013
+ACCESS_DENIED = 1045
+DATABASE_ACCESS_DENIED = 1044
+UNKNOWN_DATABASE = 1049
+NO_PARENT_ROW = 1452
+VALUE_TOO_LONG = 1406
+OUT_OF_RANGE = 1264
+COLUMN_NOT_NULL = 1048
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One database error, as the rules see it: code, the server's text, and where."""
+
+    code: int | None
+    message: str
+    url: URL | None
+    #: True when the error came while logging in, False when a statement failed.
+    during_connect: bool = False
+
+    @property
+    def where(self) -> str:
+        """host:port of the TiDB that failed (the port TiDB uses by default if none is given)."""
+        if self.url is None:
+            return "TiDB"
+        return f"{self.url.host}:{self.url.port or 4000}"
+
+    @property
+    def shown_url(self) -> str:
+        """The URL with its password masked, safe to put in a message."""
+        return mask_url(self.url) if self.url is not None else "(unknown)"
+
+
+Rule = Callable[[Failure], CrmError | None]
+
+
+def _not_running(failure: Failure) -> CrmError:
+    return TiDBNotRunning(
+        f"Cannot reach TiDB at {failure.where} ({_short_reason(failure.message)}). If this is "
+        "the project's local TiDB, start it with `crm-tidb up` (or `make lab`); otherwise "
+        f"check TIDB_URL, or TIDB_HOST and TIDB_PORT. URL used: {failure.shown_url}")
+
+
+def _lost_connection(failure: Failure) -> CrmError:
+    return TiDBNotRunning(
+        f"Lost the connection to TiDB at {failure.where} ({failure.message}): it stopped or "
+        "restarted meanwhile. Check with `crm-tidb status`, start it with `crm-tidb up` if "
+        "needed, then run the cell again; a transaction that was open was not committed.")
+
+
+def _login_refused(failure: Failure) -> CrmError:
+    user = failure.url.username if failure.url is not None else None
+    return TiDBAuthError(
+        f"TiDB at {failure.where} refused the login of user {user!r}: wrong user name or "
+        "password. Check TIDB_USER and TIDB_PASSWORD (or the password in TIDB_URL; for the "
+        f"application user, CRM_APP_PASSWORD in .env). URL used: {failure.shown_url}")
+
+
+def _no_database(failure: Failure) -> CrmError | None:
+    if not failure.during_connect:
+        return None  # a statement naming another database: TiDB's own message says which
+    user = failure.url.username if failure.url is not None else None
+    database = failure.url.database if failure.url is not None else None
+    return TiDBConnectionError(
+        f"User {user!r} cannot use database {database!r} on {failure.where}: it does not exist "
+        "or is not granted. Notebook 02 creates it and grants access (crm_helpers.accounts). "
+        f"URL used: {failure.shown_url}")
+
+
+def _no_parent_row(failure: Failure) -> CrmError:
+    if "REFERENCES `users`" in failure.message:
+        return UserNotFound(
+            "No user has that uid: every order must belong to an existing user (TiDB checks "
+            "the foreign key orders.uid -> users.uid). Add the user first or fix the uid; "
+            "TiDB refused the statement and no order was written.")
+    return InvalidInput(f"A row refers to a parent row that does not exist ({failure.message}); "
+                        "add the parent first or fix the reference.")
+
+
+def _value_does_not_fit(failure: Failure) -> CrmError:
+    return InvalidInput(f"TiDB refused a value that does not fit its column ({failure.message}); "
+                        "nothing was written by this statement. Shorten or correct the value.")
+
+
+def _missing_value(failure: Failure) -> CrmError:
+    return InvalidInput(f"A required column got no value ({failure.message}); "
+                        "give every column of the row a value.")
+
+
+#: MySQL error code -> the rule that turns it into the project's exception.
+RULES: dict[int, Rule] = {
+    CANNOT_CONNECT: _not_running,
+    SERVER_GONE: _lost_connection,
+    LOST_CONNECTION: _lost_connection,
+    ACCESS_DENIED: _login_refused,
+    DATABASE_ACCESS_DENIED: _no_database,
+    UNKNOWN_DATABASE: _no_database,
+    NO_PARENT_ROW: _no_parent_row,
+    VALUE_TOO_LONG: _value_does_not_fit,
+    OUT_OF_RANGE: _value_does_not_fit,
+    COLUMN_NOT_NULL: _missing_value,
+}
+
+
+def translate(error: BaseException, url: URL | None, *,
+              during_connect: bool = True) -> CrmError | None:
+    """The project exception for a driver error (PyMySQL's, or SQLAlchemy's wrapping it)."""
+    original = getattr(error, "orig", None) or error
+    args = getattr(original, "args", ())
+    code = args[0] if args and isinstance(args[0], int) else None
+    rule = RULES.get(code) if code is not None else None
+    if rule is None:
+        return None
+    message = str(args[1]) if len(args) > 1 else ""
+    return rule(Failure(code=code, message=message, url=url, during_connect=during_connect))
+
+
+def install_error_translation(engine: Engine) -> Engine:
+    """Make `engine` raise the project's exceptions for the errors in RULES (idempotent)."""
+    if not event.contains(engine, "handle_error", _on_handle_error):
+        event.listen(engine, "handle_error", _on_handle_error, retval=True)
+    return engine
+
+
+def _on_handle_error(context: ExceptionContext) -> BaseException | None:
+    original = context.original_exception
+    if isinstance(original, CrmError):
+        # Raised by our own checks while SQLAlchemy prepared the statement (e.g. the Price
+        # type): give it back as it is instead of SQLAlchemy's StatementError around it.
+        return original
+    url = context.engine.url if context.engine is not None else None
+    return translate(original, url, during_connect=context.statement is None)
+
+
+def _short_reason(reason: str) -> str:
+    if "Connection refused" in reason:
+        return "connection refused: nothing listens on that port"
+    if "timed out" in reason:
+        return "timed out: the host does not answer"
+    if "Name or service not known" in reason or "nodename nor servname" in reason:
+        return "unknown host name"
+    return reason or "no answer"

@@ -1,0 +1,154 @@
+"""The models' value checks hold for plain SQLAlchemy code, before anything reaches TiDB."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from crm_helpers.crm import add_orders, add_users, reset_crm_tables
+from crm_helpers.errors import InvalidInput, InvalidPrice, UnknownGender
+from crm_helpers.frames import orders_frame, users_frame
+from crm_helpers.models import Gender, Order, User, as_price, as_uid
+
+
+@pytest.fixture
+def tables(engine):
+    """The tutorial's three users and two orders, on fresh tables."""
+    reset_crm_tables(engine)
+    with Session(engine) as session:
+        add_users(session, [("Alice", Gender.Female), ("Peter", Gender.Male), ("Ben", "male")])
+        add_orders(session, [(1, 2.5), (3, 8.5)])
+    return engine
+
+
+def _unchanged(engine, users, orders):
+    assert users_frame(engine).equals(users)
+    assert orders_frame(engine).equals(orders)
+
+
+@pytest.mark.parametrize("price", [-3, -0.01, float("nan"), float("inf"), 1e308, "9.99", None,
+                                   True, Decimal("NaN"), Decimal("-1"), 123456789.99, 16777217])
+def test_an_order_with_a_bad_price_is_refused_when_made(price):
+    with pytest.raises(InvalidPrice) as refused:
+        Order(uid=1, price=price)
+    assert "give" in str(refused.value) or "Round" in str(refused.value) \
+        or "zero or more" in str(refused.value)
+
+
+def test_the_issue_examples_name_what_float_would_store():
+    with pytest.raises(InvalidPrice, match=r"would store 123456790\.0"):
+        as_price(123456789.99)
+    with pytest.raises(InvalidPrice, match=r"would store 16777216\.0"):
+        as_price(16777217)
+    with pytest.raises(InvalidPrice, match="too large"):
+        as_price(1e308)
+
+
+@pytest.mark.parametrize(("given", "expected"), [
+    (Decimal("9.99"), 9.99), (2123.87, 2123.87), (0, 0.0), (np.float64(4.5), 4.5),
+    (np.float32(8.5), 8.5), (Fraction(1, 4), 0.25), (16777216, 16777216.0), (1e30, 1e30)])
+def test_prices_float_holds_exactly_are_accepted_as_floats(given, expected):
+    price = Order(uid=1, price=given).price
+    assert price == expected and type(price) is float
+
+
+@pytest.mark.parametrize("uid", [True, False, "1", 1.0, 1.5, None, 0, -1, 2**31,
+                                 Decimal(1)])
+def test_an_order_with_a_bad_uid_is_refused_when_made(uid):
+    with pytest.raises(InvalidInput, match="uid"):
+        Order(uid=uid, price=1.0)
+
+
+def test_text_uid_is_refused_with_the_conversion_to_use():
+    with pytest.raises(InvalidInput, match=r"int\('1'\) converts text"):
+        as_uid("1")
+
+
+@pytest.mark.parametrize("uid", [1, np.int64(3), 2**31 - 1])
+def test_whole_number_uids_are_accepted_as_ints(uid):
+    assert type(Order(uid=uid, price=1.0).uid) is int
+
+
+@pytest.mark.parametrize("gender", ["robot", "", None, 1, "Femal"])
+def test_a_user_with_an_unknown_gender_is_refused_when_made(gender):
+    with pytest.raises(UnknownGender, match="use one of Female, Male"):
+        User(name="Dana", gender=gender)
+
+
+@pytest.mark.parametrize("name", ["", "   ", None, 7, "x" * 51])
+def test_a_user_with_a_bad_name_is_refused_when_made(name):
+    with pytest.raises(InvalidInput, match="name"):
+        User(name=name, gender=Gender.Female)
+
+
+def test_a_fifty_character_name_is_fine():
+    assert User(name="x" * 50, gender="female").gender is Gender.Female
+
+
+def test_assigning_a_bad_price_later_is_refused_too():
+    order = Order(uid=1, price=2.5)
+    with pytest.raises(InvalidPrice):
+        order.price = -3
+    assert order.price == 2.5
+
+
+def test_plain_session_add_of_a_negative_price_sends_nothing(tables):
+    users, orders = users_frame(tables), orders_frame(tables)
+    with Session(tables) as session, pytest.raises(InvalidPrice, match="negative"):
+        session.add(Order(uid=1, price=-3))
+        session.commit()
+    _unchanged(tables, users, orders)
+
+
+@pytest.mark.parametrize("price", [-3, 123456789.99, 1e308, "cheap"])
+def test_the_tutorials_bulk_update_refuses_a_bad_price(tables, price):
+    users, orders = users_frame(tables), orders_frame(tables)
+    with Session(tables) as session, pytest.raises(InvalidPrice):
+        session.query(Order).filter(Order.oid == 1).update({"price": price})
+        session.commit()
+    with Session(tables) as session, pytest.raises(InvalidPrice):
+        session.execute(update(Order).where(Order.oid == 1).values(price=price))
+        session.commit()
+    _unchanged(tables, users, orders)
+
+
+def test_core_insert_refuses_a_bad_price(tables):
+    users, orders = users_frame(tables), orders_frame(tables)
+    with tables.begin() as connection, pytest.raises(InvalidPrice):
+        connection.execute(insert(Order), [{"uid": 1, "price": 1.0}, {"uid": 2, "price": -1}])
+    _unchanged(tables, users, orders)
+
+
+def test_comparing_prices_with_any_number_still_works(tables):
+    with Session(tables) as session:
+        cheap = session.scalars(select(Order.oid).where(Order.price > -1)
+                                .where(Order.price < 123456789.99).order_by(Order.oid)).all()
+    assert cheap == [1, 2]
+
+
+def test_decimal_price_is_stored_as_the_number(tables):
+    with Session(tables) as session:
+        session.add(Order(uid=2, price=Decimal("9.99")))
+        session.commit()
+    assert orders_frame(tables).query("uid == 2")["price"].tolist() == [9.99]
+
+
+def test_float_stores_what_the_check_predicts(tables):
+    """The check's model of FLOAT is TiDB's: accepted prices come back exactly; refused ones
+    would not have (written here around the check, through plain SQL)."""
+    with tables.begin() as connection:
+        connection.exec_driver_sql(
+            "INSERT INTO orders (uid, price) VALUES (1, 2123.87), (1, 123456789.99), "
+            "(1, 16777217), (1, 0.1)")
+        stored = connection.exec_driver_sql(
+            "SELECT price FROM orders WHERE oid > 2 ORDER BY oid").scalars().all()
+    assert stored == [2123.87, 123456790.0, 16777216.0, 0.1]
+    as_price(2123.87), as_price(0.1)
+    for lost in (123456789.99, 16777217):
+        with pytest.raises(InvalidPrice):
+            as_price(lost)
