@@ -61,10 +61,15 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     local = local_tidb(settings)
     if args.command == "up":
+        already = None if args.fresh else local_tidb_status(local)
         started = time.monotonic()
         start_local_tidb(local, fresh=args.fresh)
-        print(f"TiDB is ready in {time.monotonic() - started:.1f} s at "
-              f"{mask_url(local.url())}")
+        if already is not None and already.running:
+            print(f"TiDB was already running (pid {already.pid}) at {mask_url(local.url())}; "
+                  "nothing was started.")
+        else:
+            print(f"TiDB is ready in {time.monotonic() - started:.1f} s at "
+                  f"{mask_url(local.url())}")
         print(f"Data and logs: {local.home}")
     elif args.command == "down":
         stopped = stop_local_tidb(local)

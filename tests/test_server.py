@@ -121,6 +121,11 @@ def test_cli_up_status_url_down(spare):
     env = cli_env(spare)
     up = subprocess.run([*CRM_TIDB, "up"], env=env, capture_output=True, text=True, check=True)
     assert f"tidb://root:***@127.0.0.1:{spare.port}" in up.stdout
+    assert "ready in" in up.stdout and "already running" not in up.stdout
+    again = subprocess.run([*CRM_TIDB, "up"], env=env, capture_output=True, text=True,
+                           check=True)
+    pid = local_tidb_status(spare).pid
+    assert f"already running (pid {pid})" in again.stdout and "ready in" not in again.stdout
     status = subprocess.run([*CRM_TIDB, "status"], env=env, capture_output=True, text=True,
                             check=False)
     assert status.returncode == 0 and "is running" in status.stdout
@@ -132,27 +137,56 @@ def test_cli_up_status_url_down(spare):
     assert status.returncode == 3 and "not running" in status.stdout
 
 
-def tidb_server_pids() -> set[int]:
-    result = subprocess.run(["pgrep", "-x", "tidb-server"], capture_output=True, text=True,
-                            check=False)
-    return {int(pid) for pid in result.stdout.split()}
+def servers_of(local: LocalTiDB) -> list[str]:
+    """Command lines of live tidb-server processes that use `local`'s data folder or ports.
+
+    Only this test's own server can match: other servers on the machine (another user's, or
+    the session's) have other folders and ports, and a server that is being reaped (a zombie)
+    has no command line left.
+    """
+    listing = subprocess.run(["ps", "-axww", "-o", "command="], capture_output=True, text=True,
+                             check=True).stdout
+    ports = {f"-P={local.port}", f"--status={local.status_port}"}
+    return [line for line in listing.splitlines()
+            if "tidb-server" in line
+            and (f"--path={local.data_dir}" in line or ports & set(line.split()))]
 
 
-def test_tidb_url_is_used_and_nothing_is_started(spare, tidb_settings):
-    before = tidb_server_pids()
+def nothing_started_for(local: LocalTiDB) -> None:
+    assert servers_of(local) == []
+    assert list(local.home.iterdir()) == []  # no pid file, data or logs
+    for port in (local.port, local.status_port):
+        with socket.socket() as probe:
+            assert probe.connect_ex((local.host, port)) != 0, f"something listens on {port}"
+
+
+@pytest.fixture
+def unused_local(tmp_path: Path) -> LocalTiDB:
+    """Where `crm-tidb up` would start a local TiDB: an empty folder and two free ports."""
+    return LocalTiDB(home=tmp_path, port=free_port(), status_port=free_port())
+
+
+def test_servers_of_sees_only_this_tests_own_server(spare):
+    start_local_tidb(spare)
+    (line,) = servers_of(spare)
+    assert f"--path={spare.data_dir}" in line
+    elsewhere = LocalTiDB(home=spare.home / "elsewhere", port=free_port(),
+                          status_port=free_port())
+    assert servers_of(elsewhere) == []
+
+
+def test_tidb_url_is_used_and_nothing_is_started(unused_local, tidb_settings):
     target = tidb_settings.url().set(password="")
-    env = cli_env(spare, TIDB_URL=target.render_as_string(hide_password=False))
+    env = cli_env(unused_local, TIDB_URL=target.render_as_string(hide_password=False))
     up = subprocess.run([*CRM_TIDB, "up"], env=env, capture_output=True, text=True, check=True)
     assert "nothing local is started" in up.stdout
-    assert tidb_server_pids() == before
-    assert not Path(spare.pid_file).exists()
+    nothing_started_for(unused_local)
 
 
-def test_tidb_url_to_a_down_server_fails_clearly_and_starts_nothing(spare):
-    before = tidb_server_pids()
-    env = cli_env(spare, TIDB_URL=f"tidb://root:Not-Shown-9@127.0.0.1:{free_port()}/x")
+def test_tidb_url_to_a_down_server_fails_clearly_and_starts_nothing(unused_local):
+    env = cli_env(unused_local, TIDB_URL=f"tidb://root:Not-Shown-9@127.0.0.1:{free_port()}/x")
     up = subprocess.run([*CRM_TIDB, "up"], env=env, capture_output=True, text=True, check=False)
     assert up.returncode == 1
     assert "Cannot reach TiDB" in up.stderr and "crm-tidb up" in up.stderr
     assert "Not-Shown-9" not in up.stderr + up.stdout
-    assert tidb_server_pids() == before
+    nothing_started_for(unused_local)
