@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup tidb-build tidb-up tidb-down lab test lint run bench clean
+.PHONY: setup tidb-build tidb-up tidb-down lab test test-elsewhere lint run bench clean
 
 setup: $(STAMP)  ## create .venv and install the package with its dev extras
 
@@ -26,11 +26,22 @@ tidb-down: setup
 # JupyterLab refuses to run as root (containers, CI boxes) unless told it may.
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-lab: tidb-up  ## start TiDB and open JupyterLab on the notebooks
-	$(BIN)/jupyter lab --notebook-dir=notebooks $(ALLOW_ROOT)
+# Options for JupyterLab itself, e.g. make lab LAB_ARGS="--port 8902 --no-browser".
+LAB_ARGS ?=
+
+lab: tidb-up  ## start TiDB and open JupyterLab on the notebooks (options: LAB_ARGS)
+	$(BIN)/jupyter lab --notebook-dir=notebooks $(ALLOW_ROOT) $(LAB_ARGS)
+
+# Extra pytest options, e.g. make test PYTEST_ARGS="-v --durations=15".
+PYTEST_ARGS ?=
 
 test: setup tidb-build lint  ## the whole suite: helper tests and nbval over the notebooks
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The whole suite on other ports and in another folder while a second tidb-server (the decoy)
+# runs on the default ports; the decoy must be left as it was (.ci/suite_elsewhere.py).
+test-elsewhere: setup tidb-build
+	$(BIN)/python .ci/suite_elsewhere.py $(PYTEST_ARGS)
 
 run: tidb-up  ## execute every notebook headless into build/ (+ HTML), print the tutorial's result
 	$(BIN)/python -m crm_helpers.notebook_run build
