@@ -1,4 +1,9 @@
-"""The tutorial's CRM operations, with validation: bad input raises and writes nothing."""
+"""The tutorial's CRM operations, with validation: bad input raises and writes nothing.
+
+Each operation is one transaction run through `run_transaction`, so a write conflict with a
+concurrent caller is retried (with backoff) instead of reaching the caller; if the session was
+already in a transaction, or retries run out, the caller gets WriteConflict.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from sqlalchemy import Engine, Select, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from crm_helpers.dialect.transaction import run_transaction
 from crm_helpers.errors import CrmError, OrderNotFound, UserNotFound
 from crm_helpers.models import Base, Gender, Order, User, as_gender, as_name, as_price, as_uid
 
@@ -30,29 +36,41 @@ def reset_crm_tables(engine: Engine) -> None:
 
 def add_users(session: Session, users: Iterable[tuple[str, Gender | str]]) -> list[User]:
     """Insert users in one transaction; all are checked before any is written."""
-    new_users = [User(name=as_name(name), gender=as_gender(gender)) for name, gender in users]
-    session.add_all(new_users)
-    _commit(session)
-    return new_users
+    checked = [(as_name(name), as_gender(gender)) for name, gender in users]
+
+    def write(session: Session) -> list[User]:
+        new_users = [User(name=name, gender=gender) for name, gender in checked]
+        session.add_all(new_users)
+        _commit(session)
+        return new_users
+
+    return run_transaction(session, write)
 
 
 def add_orders(session: Session, orders: Iterable[tuple[int, float]]) -> list[Order]:
     """Insert orders in one transaction, refusing bad prices and unknown uids up front."""
     checked = [(as_uid(uid), as_price(price)) for uid, price in orders]
-    _require_users(session, {uid for uid, _ in checked})
-    new_orders = [Order(uid=uid, price=price) for uid, price in checked]
-    session.add_all(new_orders)
-    _commit(session)
-    return new_orders
+
+    def write(session: Session) -> list[Order]:
+        _require_users(session, {uid for uid, _ in checked})
+        new_orders = [Order(uid=uid, price=price) for uid, price in checked]
+        session.add_all(new_orders)
+        _commit(session)
+        return new_orders
+
+    return run_transaction(session, write)
 
 
 def delete_order(session: Session, oid: int) -> None:
     """Delete order `oid`; OrderNotFound if there is none."""
-    result = session.execute(delete(Order).where(Order.oid == oid))
-    if result.rowcount == 0:
-        session.rollback()
-        raise OrderNotFound(f"No order has oid {oid}; nothing was deleted.")
-    _commit(session)
+
+    def write(session: Session) -> None:
+        result = session.execute(delete(Order).where(Order.oid == oid))
+        if result.rowcount == 0:
+            raise OrderNotFound(f"No order has oid {oid}; nothing was deleted.")
+        _commit(session)
+
+    run_transaction(session, write)
 
 
 def set_order_price(session: Session, oid: int, price: float) -> None:
@@ -60,11 +78,14 @@ def set_order_price(session: Session, oid: int, price: float) -> None:
     checked = as_price(price)
     # rowcount counts matched rows here (PyMySQL's FOUND_ROWS flag), so an unchanged
     # price still counts as found.
-    result = session.execute(update(Order).where(Order.oid == oid).values(price=checked))
-    if result.rowcount == 0:
-        session.rollback()
-        raise OrderNotFound(f"No order has oid {oid}; no price was changed.")
-    _commit(session)
+
+    def write(session: Session) -> None:
+        result = session.execute(update(Order).where(Order.oid == oid).values(price=checked))
+        if result.rowcount == 0:
+            raise OrderNotFound(f"No order has oid {oid}; no price was changed.")
+        _commit(session)
+
+    run_transaction(session, write)
 
 
 def user_orders_statement(uid: int | None = None) -> Select:

@@ -61,3 +61,37 @@ class UserNotFound(InvalidInput):
 
 class OrderNotFound(InvalidInput):
     """An operation refers to an oid that no order has."""
+
+
+class NotTiDB(TiDBConnectionError):
+    """The server behind a `tidb://` URL is not TiDB."""
+
+
+class UnsupportedByTiDB(CrmError, NotImplementedError):
+    """An SQLAlchemy or MySQL feature that this TiDB does not offer; nothing was sent."""
+
+
+class TiFlashRequired(UnsupportedByTiDB):
+    """The statement needs TiFlash (TiDB's columnar engine), which this TiDB does not have."""
+
+
+class InvalidVector(InvalidInput):
+    """A value for a VECTOR column that is not a finite list of numbers of the right length."""
+
+
+class WriteConflict(CrmError):
+    """A transaction lost a write conflict (or a lock wait) and was not committed; run it again.
+
+    `code` is TiDB's error code (9007, 8002, 8022, 8028, 1213, 1205); `attempts` how many times
+    the unit of work ran before giving up (None when it was not run through the retry helper).
+    """
+
+    def __init__(self, message: str, *, code: int | None = None,
+                 attempts: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.attempts = attempts
+
+
+class InvalidDialectOption(CrmError, ValueError):
+    """A `tidb_*` table, column or index option has a value TiDB cannot use; nothing was sent."""

@@ -3,35 +3,69 @@
 It replaces the archived `sqlalchemy-tidb` package (SQLAlchemy < 2 only) on SQLAlchemy 2.x
 and is found through the `sqlalchemy.dialects` entry point, so the tutorial's own
 `create_engine('tidb://root:@127.0.0.1:4000/test_sqlalchemy?charset=utf8mb4')` works.
+
+This module wires the pieces together and holds what is about the server as a whole (version,
+isolation levels, savepoints, XA, sequences); DDL, statements, reflection and the VECTOR type
+live in their own modules next to it.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, ClassVar
 
+from sqlalchemy import schema as sa_schema
+from sqlalchemy import text, util
+from sqlalchemy.dialects.mysql.base import MySQLDialect
 from sqlalchemy.dialects.mysql.pymysql import MySQLDialect_pymysql
+from sqlalchemy.engine import reflection
+from sqlalchemy.exc import ArgumentError
 
-from crm_helpers.errors import CrmError
+from crm_helpers.dialect.ddl_compiler import TiDBDDLCompiler
+from crm_helpers.dialect.reflection import TiDBTableDefinitionParser
+from crm_helpers.dialect.stmt_compiler import TiDBCompiler
+from crm_helpers.dialect.vector import VECTOR
+from crm_helpers.errors import NotTiDB, UnsupportedByTiDB
 
 #: TiDB supports SAVEPOINT from this release on.
 SAVEPOINT_MIN_VERSION = (6, 2)
 
-# VERSION() on TiDB reads like "8.0.11-TiDB-v8.5.6" or "8.0.11-TiDB-v7.5.2-serverless".
-_TIDB_VERSION = re.compile(r"-TiDB-v?(\d+)\.(\d+)\.(\d+)")
+#: The isolation levels TiDB has (besides AUTOCOMMIT, which is a driver setting).
+ISOLATION_LEVELS = ("READ COMMITTED", "REPEATABLE READ")
+
+# Levels of the SQL standard that TiDB refuses (error 8048), and what to use instead.
+_MISSING_ISOLATION_LEVELS = {
+    "SERIALIZABLE": "TiDB has no SERIALIZABLE isolation. Its REPEATABLE READ is snapshot "
+                    "isolation; to make a read-then-write safe, lock the rows you read with "
+                    "SELECT ... FOR UPDATE (select(...).with_for_update()).",
+    "READ UNCOMMITTED": "TiDB has no READ UNCOMMITTED isolation: it never shows uncommitted "
+                        "data. Use READ COMMITTED.",
+}
+
+# VERSION() on TiDB reads like "8.0.11-TiDB-v8.5.6" or "8.0.11-TiDB-v7.5.2-serverless";
+# TiDB Cloud names its service release instead: "8.0.11-TiDB-CLOUD.202603.9".
+_TIDB_RELEASE = re.compile(r"-TiDB-v?(\d+)\.(\d+)\.(\d+)")
+_TIDB_CLOUD_RELEASE = re.compile(r"-TiDB-CLOUD\.(\d{4})(\d{2})\.(\d+)", re.IGNORECASE)
 
 
-class NotTiDB(CrmError):
-    """The server behind a `tidb://` URL is not TiDB."""
+class UnsupportedIsolationLevel(UnsupportedByTiDB, ArgumentError):
+    """An isolation level TiDB does not have (SERIALIZABLE, READ UNCOMMITTED)."""
 
 
-class UnsupportedByTiDB(CrmError, NotImplementedError):
-    """An SQLAlchemy feature that this TiDB does not offer."""
+def is_tidb_cloud(server_version: str) -> bool:
+    """True when a VERSION() string is TiDB Cloud's (`...-TiDB-CLOUD.YYYYMM.N`)."""
+    return _TIDB_CLOUD_RELEASE.search(server_version) is not None
 
 
 def parse_tidb_version(server_version: str) -> tuple[int, int, int] | None:
-    """TiDB's own version from a VERSION() string; None for a build without one (`-TiDB-None`)."""
-    match = _TIDB_VERSION.search(server_version)
+    """TiDB's own version from a VERSION() string; None for a build without one (`-TiDB-None`).
+
+    TiDB Cloud reports its service release (`8.0.11-TiDB-CLOUD.202603.9`) rather than a TiDB
+    release. It always runs a current TiDB, so its version becomes (year, month, build), e.g.
+    (2026, 3, 9): it sorts after every TiDB release, so every feature gate is open, and two
+    cloud releases still compare in order. `is_tidb_cloud()` tells the two kinds apart.
+    """
+    match = _TIDB_RELEASE.search(server_version) or _TIDB_CLOUD_RELEASE.search(server_version)
     if match:
         major, minor, patch = (int(part) for part in match.groups())
         return major, minor, patch
@@ -41,15 +75,58 @@ def parse_tidb_version(server_version: str) -> tuple[int, int, int] | None:
                   "The tidb:// dialect only talks to TiDB; check the host and port in the URL.")
 
 
+def refuse_missing_isolation_level(level: str) -> None:
+    """Raise UnsupportedIsolationLevel for SERIALIZABLE / READ UNCOMMITTED (any spelling)."""
+    normalized = level.replace("_", " ").upper().strip()
+    if normalized in _MISSING_ISOLATION_LEVELS:
+        raise UnsupportedIsolationLevel(
+            f"Isolation level {level!r} is not available on TiDB: "
+            f"{_MISSING_ISOLATION_LEVELS[normalized]} TiDB offers "
+            f"{' and '.join(ISOLATION_LEVELS)} (the default), plus AUTOCOMMIT.")
+
+
 class TiDBDialect(MySQLDialect_pymysql):
-    """MySQL/PyMySQL with TiDB's version, savepoint and two-phase behaviour."""
+    """MySQL/PyMySQL with TiDB's version, isolation, sequences, DDL options and VECTOR."""
 
     name = "tidb"
     driver = "pymysql"
     supports_statement_cache = True
 
+    statement_compiler = TiDBCompiler
+    ddl_compiler = TiDBDDLCompiler
+    ischema_names: ClassVar[dict[str, Any]] = {**MySQLDialect.ischema_names, "vector": VECTOR}
+
+    # TiDB has had CREATE SEQUENCE since v4.0. Tables still get AUTO_INCREMENT unless a
+    # column names a Sequence, as on PostgreSQL.
+    supports_sequences = True
+    sequences_optional = True
+    # nextval() sets no LAST_INSERT_ID(), so a key drawn from a sequence must be fetched
+    # before the INSERT for SQLAlchemy to know it.
+    preexecute_autoincrement_sequences = True
+
+    # TiDB runs CAST(x AS FLOAT / DOUBLE); MySQL only from 8.0.17, and TiDB says 8.0.11.
+    _support_float_cast = True
+
+    construct_arguments: ClassVar[list[tuple[Any, dict[str, Any]]]] = [
+        *((construct, options) for construct, options in MySQLDialect.construct_arguments
+          if construct is not sa_schema.Index),
+        (sa_schema.Index, {**dict(MySQLDialect.construct_arguments)[sa_schema.Index],
+                           "vector_distance": None}),
+        (sa_schema.Column, {"auto_random": None}),
+    ]
+
     #: TiDB's release as (major, minor, patch), read when the first connection is made.
     tidb_version: tuple[int, int, int] | None = None
+    #: True on TiDB Cloud, whose VERSION() names a service release (see parse_tidb_version).
+    tidb_cloud: bool = False
+
+    def __init__(self, **kwargs: Any) -> None:
+        # create_engine(isolation_level=...) lands here: refuse a level TiDB lacks now, not
+        # at the first connection.
+        level = kwargs.get("isolation_level")
+        if isinstance(level, str):
+            refuse_missing_isolation_level(level)
+        super().__init__(**kwargs)
 
     @classmethod
     def engine_created(cls, engine: Any) -> None:
@@ -63,6 +140,57 @@ class TiDBDialect(MySQLDialect_pymysql):
         super().initialize(connection)
         server_version = connection.exec_driver_sql("SELECT VERSION()").scalar()
         self.tidb_version = parse_tidb_version(server_version)
+        self.tidb_cloud = is_tidb_cloud(server_version)
+        self._correct_mysql_version_gates()
+
+    def _correct_mysql_version_gates(self) -> None:
+        # TiDB reports MySQL 8.0.11, so SQLAlchemy's MySQL feature gates describe that
+        # MySQL release, not TiDB. Correct those where TiDB differs (each checked against
+        # TiDB v8.5.6 in tests/test_dialect_gates.py).
+        # CAST(x AS FLOAT / DOUBLE) arrived in MySQL 8.0.17; TiDB runs it.
+        self._support_float_cast = True
+        # MySQL >= 8.0.20 wants INSERT ... AS new ON DUPLICATE KEY UPDATE x = new.x; TiDB
+        # only has VALUES(x) (the alias is a syntax error, 1064). Pinned, so a TiDB that
+        # reports a newer MySQL level does not switch SQLAlchemy to the alias form.
+        self._requires_alias_for_on_duplicate_key = False
+
+    # -- isolation levels ------------------------------------------------------------------
+
+    def get_isolation_level_values(self, dbapi_connection: Any) -> tuple[str, ...]:
+        return (*ISOLATION_LEVELS, "AUTOCOMMIT")
+
+    def _assert_and_set_isolation_level(self, dbapi_connection: Any, level: str) -> None:
+        refuse_missing_isolation_level(level)
+        super()._assert_and_set_isolation_level(dbapi_connection, level)
+
+    # -- sequences -------------------------------------------------------------------------
+
+    @reflection.cache
+    def has_sequence(self, connection: Any, sequence_name: str, schema: str | None = None,
+                     **kw: Any) -> bool:
+        found = connection.execute(
+            text("SELECT 1 FROM information_schema.sequences "
+                 "WHERE sequence_schema = :schema AND sequence_name = :name"),
+            {"schema": schema or self.default_schema_name, "name": sequence_name})
+        return found.first() is not None
+
+    @reflection.cache
+    def get_sequence_names(self, connection: Any, schema: str | None = None,
+                           **kw: Any) -> list[str]:
+        names = connection.execute(
+            text("SELECT sequence_name FROM information_schema.sequences "
+                 "WHERE sequence_schema = :schema ORDER BY sequence_name"),
+            {"schema": schema or self.default_schema_name})
+        return list(names.scalars())
+
+    # -- reflection ------------------------------------------------------------------------
+
+    @util.memoized_property
+    def _tabledef_parser(self) -> TiDBTableDefinitionParser:
+        # SHOW CREATE TABLE on TiDB carries TiDB's own options in /*T![...] */ comments.
+        return TiDBTableDefinitionParser(self, self.identifier_preparer)
+
+    # -- savepoints and two-phase ----------------------------------------------------------
 
     def _require_savepoints(self) -> None:
         if self.tidb_version is not None and self.tidb_version < SAVEPOINT_MIN_VERSION:

@@ -1,0 +1,172 @@
+"""Run a unit of work in a transaction, again when TiDB says it lost a write conflict.
+
+TiDB documents which errors mean "nothing was committed, run the transaction again":
+write conflicts (9007 at commit in optimistic mode, 8002 for SELECT ... FOR UPDATE), a failed
+commit (8022), a schema change during the transaction (8028), and from MySQL deadlock (1213)
+and lock wait timeout (1205). Since v8.0 TiDB no longer retries optimistic transactions by
+itself, so the application must. `run_transaction` does, with bounded exponential backoff
+and jitter; `WriteConflict` is what reaches the caller when retries run out, or at once when
+a retry cannot be done safely. The same classification (`write_conflict_from`) is what the
+engine-level error translation uses, so there is one definition of "retryable".
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from crm_helpers.errors import InvalidInput, WriteConflict
+
+T = TypeVar("T")
+
+#: TiDB error code -> what it means; each is safe to answer by running the transaction again.
+RETRYABLE_ERRORS: dict[int, str] = {
+    9007: "write conflict: another transaction committed a change to the same row first",
+    8002: "SELECT ... FOR UPDATE met a write conflict",
+    8022: "the commit failed and the transaction was rolled back",
+    8028: "a table's schema changed while the transaction ran",
+    1213: "deadlock: two transactions waited for each other's locks",
+    1205: "lock wait timeout: another transaction held a row lock too long",
+}
+
+# 1105 is TiDB's catch-all code. With this text it means a pessimistic statement hit write
+# conflicts more often than TiDB's own in-statement retry allows (pessimistic-txn.max-retry-
+# count); the statement failed and nothing was committed, exactly the 9007 situation.
+_PESSIMISTIC_RETRY_LIMIT = (1105, "pessimistic lock retry limit reached")
+
+DEFAULT_MAX_RETRIES = 10
+DEFAULT_MAX_BACKOFF = 1.0
+DEFAULT_FIRST_BACKOFF = 0.01
+
+
+def retryable_code(error: BaseException) -> int | None:
+    """TiDB's error code if `error` (driver, SQLAlchemy or WriteConflict) is retryable."""
+    if isinstance(error, WriteConflict):
+        return error.code
+    original = getattr(error, "orig", None) or error
+    args = getattr(original, "args", ())
+    code = args[0] if args and isinstance(args[0], int) else None
+    if code in RETRYABLE_ERRORS:
+        return code
+    message = str(args[1]) if len(args) > 1 else ""
+    if code == _PESSIMISTIC_RETRY_LIMIT[0] and _PESSIMISTIC_RETRY_LIMIT[1] in message:
+        return code
+    return None
+
+
+def _reason(code: int, error: BaseException) -> str:
+    if code in RETRYABLE_ERRORS:
+        return RETRYABLE_ERRORS[code]
+    return f"pessimistic lock retry limit reached ({error})"
+
+
+def write_conflict_from(error: BaseException) -> WriteConflict | None:
+    """A WriteConflict for a retryable TiDB error raised outside `run_transaction`, else None."""
+    code = retryable_code(error)
+    if code is None or isinstance(error, WriteConflict):
+        return None
+    return WriteConflict(
+        f"TiDB error {code}, {_reason(code, error)}; the transaction was not committed. Run "
+        "the whole unit of work again: crm_helpers.run_transaction(engine_or_session, work) "
+        "does that with backoff.", code=code)
+
+
+def run_transaction(target: Engine | Connection | Session | sessionmaker,
+                    callback: Callable[[Any], T], *,
+                    max_retries: int = DEFAULT_MAX_RETRIES,
+                    max_backoff: float = DEFAULT_MAX_BACKOFF,
+                    on_retry: Callable[[int, BaseException, float], None] | None = None) -> T:
+    """Run `callback` in a transaction and commit, retrying on TiDB's retryable errors.
+
+    `target` is an Engine or Connection (the callback gets a Connection), or a sessionmaker or
+    Session (the callback gets a Session). **The callback may run more than once**: it must
+    do all of the transaction's reads and writes itself, have no other side effects, and
+    return plain values (or objects it does not use after a failed attempt). Each failed
+    attempt is rolled back, then run again after a random pause that doubles each time, up
+    to `max_backoff` seconds, at most `max_retries` times; then WriteConflict says what to do.
+    `on_retry(attempt, error, pause)` is called before each pause, e.g. to count conflicts.
+
+    A Session or Connection that is already in a transaction when this starts holds work a
+    retry could not replay, so it runs once, and a conflict raises WriteConflict at once.
+    Other errors roll back and propagate unchanged.
+    """
+    if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+        raise InvalidInput(f"max_retries is {max_retries!r}: give a whole number, 0 or more.")
+    if not max_backoff >= 0:
+        raise InvalidInput(f"max_backoff is {max_backoff!r}: give seconds, 0 or more.")
+    attempt_once = _attempt_for(target, callback)
+    already_open = isinstance(target, (Session, Connection)) and target.in_transaction()
+    retries = 0 if already_open else max_retries
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return attempt_once()
+        except Exception as error:
+            code = retryable_code(error)
+            if code is None:
+                raise
+            if already_open:
+                raise WriteConflict(
+                    f"TiDB error {code}, {_reason(code, error)}; the transaction was rolled "
+                    "back and not retried, because the session was already in a transaction "
+                    "when this unit of work started (its earlier work cannot be replayed). "
+                    "Commit or roll back before calling it, or put the whole unit of work in "
+                    "run_transaction.", code=code, attempts=1) from error
+            if attempt > retries:
+                raise WriteConflict(
+                    f"TiDB error {code}, {_reason(code, error)}, on each of {attempt} "
+                    "attempts; nothing of the last attempt was committed. Other transactions "
+                    "keep changing the same rows: try again later, allow more retries "
+                    "(max_retries), or make concurrent transactions touch fewer shared rows.",
+                    code=code, attempts=attempt) from error
+            pause = _backoff(attempt, max_backoff)
+            if on_retry is not None:
+                on_retry(attempt, error, pause)
+            time.sleep(pause)
+
+
+def _backoff(attempt: int, max_backoff: float) -> float:
+    # "Equal jitter": half of the capped exponential step is fixed, half random, so
+    # conflicting workers spread out but none retries at once.
+    step = min(max_backoff, DEFAULT_FIRST_BACKOFF * 2 ** (attempt - 1))
+    return step / 2 + random.uniform(0, step / 2)
+
+
+def _attempt_for(target: Any, callback: Callable[[Any], T]) -> Callable[[], T]:
+    if isinstance(target, Engine):
+        def on_engine() -> T:
+            with target.begin() as connection:
+                return callback(connection)
+        return on_engine
+    if isinstance(target, Connection):
+        def on_connection() -> T:
+            if target.in_transaction():
+                return _commit_or_roll_back(target, callback)
+            with target.begin():
+                return callback(target)
+        return on_connection
+    if isinstance(target, sessionmaker):
+        def on_new_session() -> T:
+            with target() as session, session.begin():
+                return callback(session)
+        return on_new_session
+    if isinstance(target, Session):
+        return lambda: _commit_or_roll_back(target, callback)
+    raise InvalidInput(f"run_transaction needs an Engine, Connection, Session or sessionmaker; "
+                    f"got {type(target).__name__}.")
+
+
+def _commit_or_roll_back(target: Session | Connection, callback: Callable[[Any], T]) -> T:
+    try:
+        result = callback(target)
+        target.commit()
+    except BaseException:
+        target.rollback()
+        raise
+    return result

@@ -1,0 +1,235 @@
+"""run_transaction and WriteConflict against the real TiDB, with real concurrent transactions."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+
+import pymysql
+import pytest
+from sqlalchemy import create_engine, select, text, update
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from crm_helpers.crm import add_orders, add_users, reset_crm_tables, set_order_price
+from crm_helpers.dialect import RETRYABLE_ERRORS, retryable_code, run_transaction
+from crm_helpers.errors import InvalidInput, WriteConflict
+from crm_helpers.models import Order, User
+
+WRITE_CONFLICT = 9007
+
+
+@pytest.fixture
+def optimistic(tidb_settings, test_database):
+    """An engine whose transactions are optimistic: conflicts show up at commit (9007)."""
+    engine = create_engine(tidb_settings.url(test_database), pool_size=20,
+                           connect_args={"init_command": "SET SESSION tidb_txn_mode = "
+                                                         "'optimistic'"})
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def one_order(engine):
+    reset_crm_tables(engine)
+    with Session(engine) as session:
+        add_users(session, [("Alice", "Female")])
+        add_orders(session, [(1, 10.0)])
+    return 1
+
+
+def price(engine, oid: int) -> float:
+    with engine.connect() as connection:
+        return connection.scalar(select(Order.price).where(Order.oid == oid))
+
+
+def commit_a_rival_change(engine, oid: int, new_price: float) -> None:
+    with engine.begin() as connection:
+        connection.execute(update(Order).where(Order.oid == oid).values(price=new_price))
+
+
+def test_tidb_reports_9007_to_the_loser_of_an_optimistic_conflict(optimistic, engine, one_order):
+    with pytest.raises(OperationalError) as raised, optimistic.begin() as connection:
+        connection.execute(update(Order).where(Order.oid == one_order).values(price=11))
+        commit_a_rival_change(engine, one_order, 12)
+    assert raised.value.orig.args[0] == WRITE_CONFLICT
+    assert retryable_code(raised.value) == WRITE_CONFLICT
+    assert price(engine, one_order) == 12
+
+
+def test_a_conflict_is_retried_and_the_second_attempt_commits(optimistic, engine, one_order):
+    attempts = []
+
+    def raise_price(connection):
+        current = connection.scalar(select(Order.price).where(Order.oid == one_order))
+        connection.execute(update(Order).where(Order.oid == one_order).values(price=current + 1))
+        attempts.append(current)
+        if len(attempts) == 1:
+            commit_a_rival_change(engine, one_order, 20)  # makes this attempt lose at commit
+
+    retried = []
+    run_transaction(optimistic, raise_price,
+                    on_retry=lambda attempt, error, pause: retried.append(retryable_code(error)))
+    assert attempts == [10, 20]
+    assert retried == [WRITE_CONFLICT]
+    assert price(engine, one_order) == 21
+
+
+def test_retries_run_out_into_write_conflict_with_advice(optimistic, engine, one_order):
+    calls = 0
+
+    def always_loses(connection):
+        nonlocal calls
+        calls += 1
+        connection.execute(update(Order).where(Order.oid == one_order).values(price=1))
+        commit_a_rival_change(engine, one_order, 100 + calls)
+
+    with pytest.raises(WriteConflict, match="on each of 3 attempts") as raised:
+        run_transaction(optimistic, always_loses, max_retries=2, max_backoff=0.01)
+    assert (raised.value.code, raised.value.attempts, calls) == (WRITE_CONFLICT, 3, 3)
+    assert "max_retries" in str(raised.value)
+    assert price(engine, one_order) == 103  # the rival's last write; no attempt committed
+
+
+def test_sessionmaker_and_session_targets(optimistic, engine, one_order):
+    factory = sessionmaker(optimistic)
+    rounds = []
+
+    def via_session(session):
+        order = session.get(Order, one_order)
+        order.price = order.price + 5
+        rounds.append(order.price)
+        if len(rounds) == 1:
+            session.flush()
+            commit_a_rival_change(engine, one_order, 30)
+        return order.price
+
+    assert run_transaction(factory, via_session) == 35
+    rounds.clear()
+    with Session(optimistic) as session:
+        assert run_transaction(session, via_session) == 35
+    assert price(engine, one_order) == 35
+
+
+def test_a_session_already_in_a_transaction_is_not_replayed(optimistic, engine, one_order):
+    with Session(optimistic) as session:
+        session.add(User(name="Dana", gender="Female"))  # earlier, uncommitted work
+        session.flush()
+
+        def change(session):
+            session.execute(update(Order).where(Order.oid == one_order).values(price=2))
+            commit_a_rival_change(engine, one_order, 3)
+
+        with pytest.raises(WriteConflict, match="already in a transaction") as raised:
+            run_transaction(session, change)
+        assert raised.value.attempts == 1
+    with engine.connect() as connection:
+        assert connection.scalar(text("SELECT COUNT(*) FROM users WHERE name = 'Dana'")) == 0
+    assert price(engine, one_order) == 3
+
+
+def test_other_errors_roll_back_and_pass_unchanged(engine, one_order):
+    calls = 0
+
+    def bad(connection):
+        nonlocal calls
+        calls += 1
+        connection.execute(update(Order).where(Order.oid == one_order).values(price=99))
+        connection.execute(text("INSERT INTO orders (oid, uid, price) VALUES (1, 1, 1)"))
+
+    with pytest.raises(IntegrityError):
+        run_transaction(engine, bad)
+    assert calls == 1
+    assert price(engine, one_order) == 10
+
+
+@pytest.mark.parametrize("bad", [{"max_retries": -1}, {"max_retries": 1.5},
+                                 {"max_backoff": -1}, {"max_backoff": float("nan")}])
+def test_bad_retry_settings_are_refused(engine, bad):
+    with pytest.raises(InvalidInput):
+        run_transaction(engine, lambda connection: None, **bad)
+
+
+def test_only_tidbs_documented_codes_count_as_retryable():
+    assert set(RETRYABLE_ERRORS) == {9007, 8002, 8022, 8028, 1213, 1205}
+    for code in RETRYABLE_ERRORS:
+        assert retryable_code(pymysql.err.OperationalError(code, "x")) == code
+    for code in (1062, 1452, 8048, 3572, 1235):
+        assert retryable_code(pymysql.err.OperationalError(code, "x")) is None
+
+
+def test_pessimistic_lock_retry_limit_counts_but_other_1105s_do_not():
+    # measured: 16 threads x 60 concurrent add_orders for the same users -> 4 of these
+    limit = pymysql.err.OperationalError(1105, "pessimistic lock retry limit reached")
+    assert retryable_code(limit) == 1105
+    assert retryable_code(pymysql.err.OperationalError(1105, "other trouble")) is None
+
+
+# -- real concurrency ---------------------------------------------------------------------
+
+def run_threads(count: int, work) -> list[BaseException]:
+    errors: list[BaseException] = []
+    start = threading.Barrier(count)
+
+    def runner(number: int) -> None:
+        start.wait(timeout=30)
+        try:
+            work(number)
+        except BaseException as error:  # collected, asserted on by the test
+            errors.append(error)
+
+    threads = [threading.Thread(target=runner, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=240)
+    assert not any(thread.is_alive() for thread in threads)
+    return errors
+
+
+def test_concurrent_optimistic_increments_lose_no_update(optimistic, engine, one_order):
+    threads, rounds = 6, 8
+    conflicts: Counter[int | None] = Counter()
+    lock = threading.Lock()
+
+    def on_retry(attempt, error, pause):
+        with lock:
+            conflicts[retryable_code(error)] += 1
+
+    def increment(connection):
+        current = connection.scalar(select(Order.price).where(Order.oid == one_order))
+        connection.execute(update(Order).where(Order.oid == one_order).values(price=current + 1))
+
+    def worker(_):
+        for _ in range(rounds):
+            run_transaction(optimistic, increment, max_retries=50, on_retry=on_retry)
+
+    assert run_threads(threads, worker) == []
+    assert price(engine, one_order) == 10 + threads * rounds
+    assert conflicts[WRITE_CONFLICT] > 0
+    assert set(conflicts) == {WRITE_CONFLICT}
+
+
+def test_concurrent_crm_price_updates_all_complete(optimistic, engine, one_order):
+    def worker(number):
+        with Session(optimistic) as session:
+            for step in range(10):
+                set_order_price(session, one_order, number * 100 + step)
+
+    assert run_threads(6, worker) == []
+    assert price(engine, one_order) % 100 == 9
+
+
+def test_concurrent_add_orders_for_the_same_users_all_land(engine):
+    reset_crm_tables(engine)
+    with Session(engine) as session:
+        add_users(session, [("Alice", "Female"), ("Peter", "Male"), ("Ben", "Male")])
+
+    def worker(number):
+        with Session(engine) as session:
+            for _ in range(10):
+                add_orders(session, [(1, 1.0), (2, 2.0), (3, float(number))])
+
+    assert run_threads(8, worker) == []
+    with engine.connect() as connection:
+        assert connection.scalar(text("SELECT COUNT(*) FROM orders")) == 8 * 10 * 3
