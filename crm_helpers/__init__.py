@@ -2,6 +2,7 @@
 
 from crm_helpers.config import Settings, load_settings, mask_url
 from crm_helpers.db import check_connection, tidb_engine
+from crm_helpers.dialect.transaction import run_transaction
 from crm_helpers.errors import (
     CrmError,
     InvalidInput,
@@ -11,6 +12,7 @@ from crm_helpers.errors import (
     TiDBNotRunning,
     UnknownGender,
     UserNotFound,
+    WriteConflict,
 )
 from crm_helpers.server import ensure_tidb, start_local_tidb, stop_local_tidb
 
@@ -24,10 +26,12 @@ __all__ = [
     "TiDBNotRunning",
     "UnknownGender",
     "UserNotFound",
+    "WriteConflict",
     "check_connection",
     "ensure_tidb",
     "load_settings",
     "mask_url",
+    "run_transaction",
     "start_local_tidb",
     "stop_local_tidb",
     "tidb_engine",

@@ -18,6 +18,7 @@ from sqlalchemy import Engine, event
 from sqlalchemy.engine import URL, ExceptionContext
 
 from crm_helpers.config import mask_url
+from crm_helpers.dialect.server_errors import TIDB_RULES
 from crm_helpers.errors import (
     CrmError,
     InvalidInput,
@@ -131,6 +132,9 @@ RULES: dict[int, Rule] = {
     VALUE_TOO_LONG: _value_does_not_fit,
     OUT_OF_RANGE: _value_does_not_fit,
     COLUMN_NOT_NULL: _missing_value,
+    # TiDB's own: write conflicts (WriteConflict, retried by run_transaction), TiFlash
+    # needed, no shared locks, isolation levels TiDB lacks (crm_helpers.dialect).
+    **TIDB_RULES,
 }
 
 

@@ -21,7 +21,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.mysql import insert as mysql_insert
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError
 
 from crm_helpers.dialect import (
     ISOLATION_LEVELS,
@@ -67,10 +67,11 @@ def test_local_tidb_is_not_cloud(engine):
 
 # -- isolation levels ---------------------------------------------------------------------
 
-def test_tidb_itself_refuses_serializable_with_8048(engine):
-    with engine.connect() as connection, pytest.raises(OperationalError) as raised:
+def test_tidb_itself_refuses_serializable_with_8048_which_is_translated(engine):
+    with engine.connect() as connection, pytest.raises(UnsupportedIsolationLevel,
+                                                       match=r"SELECT \.\.\. FOR UPDATE") as raised:
         connection.exec_driver_sql("SET SESSION TRANSACTION ISOLATION LEVEL SERIALIZABLE")
-    assert raised.value.orig.args[0] == ISOLATION_NOT_SUPPORTED
+    assert raised.value.__cause__.args[0] == ISOLATION_NOT_SUPPORTED
 
 
 def test_only_tidbs_levels_are_advertised(engine):
@@ -208,6 +209,13 @@ def test_skip_locked_is_refused_with_advice(engine, queue):
         str(statement.compile(dialect=engine.dialect))
     with engine.connect() as connection, pytest.raises(UnsupportedByTiDB):
         connection.execute(statement)
+
+
+def test_shared_locks_get_an_error_that_warns_about_noop(engine, queue):
+    with engine.connect() as connection, pytest.raises(UnsupportedByTiDB,
+                                                       match="no shared row locks") as raised:
+        connection.execute(select(queue).with_for_update(read=True))
+    assert raised.value.__cause__.args[0] == 1235
 
 
 def test_nowait_and_plain_for_update_still_compile(engine, queue):

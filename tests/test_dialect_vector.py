@@ -11,7 +11,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.schema import CreateIndex
 
 from crm_helpers.dialect import VECTOR
-from crm_helpers.errors import InvalidDialectOption, InvalidVector
+from crm_helpers.errors import InvalidDialectOption, InvalidVector, TiFlashRequired
 
 
 class Base(DeclarativeBase):
@@ -165,11 +165,27 @@ def test_vector_dimension_must_be_sensible():
         VECTOR(20000)
 
 
+def detached_documents_table() -> Table:
+    # an Index attaches itself to its table; keep the model's table free of it
+    return Document.__table__.to_metadata(MetaData())
+
+
 def test_vector_index_ddl_is_tidbs(engine):
-    index = Index("ix_documents_embedding", Document.embedding, tidb_vector_distance="cosine")
+    table = detached_documents_table()
+    index = Index("ix_documents_embedding", table.c.embedding, tidb_vector_distance="cosine")
     assert str(CreateIndex(index).compile(dialect=engine.dialect)) == (
         "CREATE VECTOR INDEX ix_documents_embedding ON documents "
         "((VEC_COSINE_DISTANCE(embedding))) USING HNSW")
     with pytest.raises(InvalidDialectOption, match="'cosine', 'l2'"):
-        str(CreateIndex(Index("ix_bad", Document.embedding, tidb_vector_distance="dot"))
+        str(CreateIndex(Index("ix_bad", table.c.embedding, tidb_vector_distance="dot"))
             .compile(dialect=engine.dialect))
+
+
+def test_vector_index_without_tiflash_says_so(documents, engine):
+    table = detached_documents_table()
+    index = Index("ix_documents_embedding", table.c.embedding, tidb_vector_distance="l2")
+    with pytest.raises(TiFlashRequired, match="TiFlash") as raised:
+        index.create(engine)
+    assert raised.value.__cause__.args[0] == 8200  # TiDB: "... empty TiFlash replica ..."
+    assert "order_by" in str(raised.value)  # says what works without the index
+    assert inspect(engine).get_indexes("documents") == []

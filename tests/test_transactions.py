@@ -12,9 +12,15 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from crm_helpers.crm import add_orders, add_users, reset_crm_tables, set_order_price
-from crm_helpers.dialect import RETRYABLE_ERRORS, retryable_code, run_transaction
+from crm_helpers.dialect import (
+    RETRYABLE_ERRORS,
+    retryable_code,
+    run_transaction,
+    write_conflict_from,
+)
 from crm_helpers.errors import InvalidInput, WriteConflict
 from crm_helpers.models import Order, User
+from crm_helpers.translate import translate
 
 WRITE_CONFLICT = 9007
 
@@ -48,13 +54,27 @@ def commit_a_rival_change(engine, oid: int, new_price: float) -> None:
         connection.execute(update(Order).where(Order.oid == oid).values(price=new_price))
 
 
-def test_tidb_reports_9007_to_the_loser_of_an_optimistic_conflict(optimistic, engine, one_order):
-    with pytest.raises(OperationalError) as raised, optimistic.begin() as connection:
+def test_the_loser_of_an_optimistic_conflict_gets_write_conflict(optimistic, engine, one_order):
+    with pytest.raises(WriteConflict, match="run_transaction") as raised, \
+            optimistic.begin() as connection:
         connection.execute(update(Order).where(Order.oid == one_order).values(price=11))
         commit_a_rival_change(engine, one_order, 12)
-    assert raised.value.orig.args[0] == WRITE_CONFLICT
-    assert retryable_code(raised.value) == WRITE_CONFLICT
+    # TiDB's own error (the engine's translation keeps it as the cause)
+    assert raised.value.__cause__.args[0] == WRITE_CONFLICT
+    assert (raised.value.code, raised.value.attempts) == (WRITE_CONFLICT, None)
     assert price(engine, one_order) == 12
+
+
+def test_a_bare_driver_error_is_classified_the_same_way():
+    raw = pymysql.err.OperationalError(WRITE_CONFLICT, "Write conflict, txnStartTS=1")
+    wrapped = OperationalError("COMMIT", {}, raw)
+    assert retryable_code(raw) == retryable_code(wrapped) == WRITE_CONFLICT
+    translated = translate(wrapped, None, during_connect=False)
+    assert isinstance(translated, WriteConflict) and translated.code == WRITE_CONFLICT
+    assert write_conflict_from(wrapped).code == WRITE_CONFLICT
+    limit = pymysql.err.OperationalError(1105, "pessimistic lock retry limit reached")
+    assert translate(limit, None, during_connect=False).code == 1105
+    assert translate(pymysql.err.OperationalError(1105, "other"), None) is None
 
 
 def test_a_conflict_is_retried_and_the_second_attempt_commits(optimistic, engine, one_order):

@@ -5,7 +5,8 @@
 - `stmt_compiler`: statements (FOR UPDATE SKIP LOCKED refused);
 - `reflection`: TiDB's `/*T![...] */` options read back from SHOW CREATE TABLE;
 - `vector`: the VECTOR type and its distance functions;
-- `transaction`: `run_transaction`, the retry helper for TiDB's retryable errors.
+- `transaction`: `run_transaction`, the retry helper for TiDB's retryable errors;
+- `server_errors`: TiDB's errors about these features, as rules of crm_helpers.translate.
 
 SQLAlchemy finds the dialect through the `sqlalchemy.dialects` entry points `tidb` and
 `tidb.pymysql` (see pyproject.toml), which name this package.
@@ -22,6 +23,7 @@ from crm_helpers.dialect.base import (
 )
 from crm_helpers.dialect.transaction import (
     RETRYABLE_ERRORS,
+    is_retryable,
     retryable_code,
     run_transaction,
     write_conflict_from,
@@ -39,6 +41,7 @@ __all__ = [
     "UnsupportedByTiDB",
     "UnsupportedIsolationLevel",
     "dialect",
+    "is_retryable",
     "is_tidb_cloud",
     "parse_tidb_version",
     "retryable_code",

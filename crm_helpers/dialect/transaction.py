@@ -44,36 +44,55 @@ DEFAULT_MAX_BACKOFF = 1.0
 DEFAULT_FIRST_BACKOFF = 0.01
 
 
+def _code_and_message(error: BaseException) -> tuple[int | None, str]:
+    original = getattr(error, "orig", None) or error
+    args = getattr(original, "args", ())
+    code = args[0] if args and isinstance(args[0], int) else None
+    return code, str(args[1]) if len(args) > 1 else ""
+
+
+def is_retryable(code: int | None, message: str = "") -> bool:
+    """True for TiDB's retryable error codes (and 1105 "pessimistic lock retry limit")."""
+    if code in RETRYABLE_ERRORS:
+        return True
+    return code == _PESSIMISTIC_RETRY_LIMIT[0] and _PESSIMISTIC_RETRY_LIMIT[1] in message
+
+
 def retryable_code(error: BaseException) -> int | None:
     """TiDB's error code if `error` (driver, SQLAlchemy or WriteConflict) is retryable."""
     if isinstance(error, WriteConflict):
         return error.code
-    original = getattr(error, "orig", None) or error
-    args = getattr(original, "args", ())
-    code = args[0] if args and isinstance(args[0], int) else None
-    if code in RETRYABLE_ERRORS:
-        return code
-    message = str(args[1]) if len(args) > 1 else ""
-    if code == _PESSIMISTIC_RETRY_LIMIT[0] and _PESSIMISTIC_RETRY_LIMIT[1] in message:
-        return code
-    return None
+    code, message = _code_and_message(error)
+    return code if is_retryable(code, message) else None
 
 
-def _reason(code: int, error: BaseException) -> str:
+def _reason(code: int | None, message: str) -> str:
     if code in RETRYABLE_ERRORS:
         return RETRYABLE_ERRORS[code]
-    return f"pessimistic lock retry limit reached ({error})"
+    return f"{message}: a pessimistic statement kept meeting concurrent writes"
+
+
+def _describe(error: BaseException) -> str:
+    # A translated WriteConflict keeps the driver's error as its cause.
+    source = error.__cause__ if isinstance(error, WriteConflict) and error.__cause__ else error
+    return _reason(*_code_and_message(source))
+
+
+def write_conflict_for(code: int | None, message: str) -> WriteConflict | None:
+    """The WriteConflict for one retryable TiDB error (code and message), else None."""
+    if not is_retryable(code, message):
+        return None
+    return WriteConflict(
+        f"TiDB error {code}, {_reason(code, message)}; the transaction was not committed. "
+        "Run the whole unit of work again: crm_helpers.run_transaction(engine_or_session, "
+        "work) does that, with backoff.", code=code)
 
 
 def write_conflict_from(error: BaseException) -> WriteConflict | None:
-    """A WriteConflict for a retryable TiDB error raised outside `run_transaction`, else None."""
-    code = retryable_code(error)
-    if code is None or isinstance(error, WriteConflict):
+    """A WriteConflict for a retryable driver or SQLAlchemy error, else None."""
+    if isinstance(error, WriteConflict):
         return None
-    return WriteConflict(
-        f"TiDB error {code}, {_reason(code, error)}; the transaction was not committed. Run "
-        "the whole unit of work again: crm_helpers.run_transaction(engine_or_session, work) "
-        "does that with backoff.", code=code)
+    return write_conflict_for(*_code_and_message(error))
 
 
 def run_transaction(target: Engine | Connection | Session | sessionmaker,
@@ -113,15 +132,15 @@ def run_transaction(target: Engine | Connection | Session | sessionmaker,
                 raise
             if already_open:
                 raise WriteConflict(
-                    f"TiDB error {code}, {_reason(code, error)}; the transaction was rolled "
-                    "back and not retried, because the session was already in a transaction "
+                    f"TiDB error {code}, {_describe(error)}; the transaction was rolled back"
+                    " and not retried, because the session was already in a transaction "
                     "when this unit of work started (its earlier work cannot be replayed). "
                     "Commit or roll back before calling it, or put the whole unit of work in "
                     "run_transaction.", code=code, attempts=1) from error
             if attempt > retries:
                 raise WriteConflict(
-                    f"TiDB error {code}, {_reason(code, error)}, on each of {attempt} "
-                    "attempts; nothing of the last attempt was committed. Other transactions "
+                    f"TiDB error {code}, {_describe(error)}, on each of {attempt} attempts"
+                    "; nothing of the last attempt was committed. Other transactions "
                     "keep changing the same rows: try again later, allow more retries "
                     "(max_retries), or make concurrent transactions touch fewer shared rows.",
                     code=code, attempts=attempt) from error
