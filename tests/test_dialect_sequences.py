@@ -3,7 +3,17 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import Column, Integer, MetaData, Sequence, String, Table, inspect, select
+from sqlalchemy import (
+    Column,
+    Integer,
+    MetaData,
+    Sequence,
+    String,
+    Table,
+    inspect,
+    select,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 
@@ -73,3 +83,17 @@ def test_sequence_as_key_default_orm_flush_gets_the_drawn_key(engine, metadata):
     finally:
         Base.metadata.drop_all(engine)
     assert not inspect(engine).has_sequence("invoice_seq")
+
+
+def test_sequence_options_reach_tidb(engine, metadata):
+    cycling = Sequence("cycling", start=5, increment=2, minvalue=1, maxvalue=9, cycle=True,
+                       cache=3, metadata=metadata)
+    cycling.create(engine)
+    with engine.connect() as connection:
+        drawn = [connection.scalar(cycling.next_value()) for _ in range(6)]
+        stored = connection.execute(text(
+            "SELECT start, increment, min_value, max_value, cycle, cache_value "
+            "FROM information_schema.sequences WHERE sequence_schema = DATABASE() "
+            "AND sequence_name = 'cycling'")).one()
+    assert drawn == [5, 7, 9, 1, 3, 5]
+    assert tuple(stored) == (5, 2, 1, 9, 1, 3)

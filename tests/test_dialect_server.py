@@ -67,10 +67,13 @@ def test_local_tidb_is_not_cloud(engine):
 
 # -- isolation levels ---------------------------------------------------------------------
 
-def test_tidb_itself_refuses_serializable_with_8048_which_is_translated(engine):
+@pytest.mark.parametrize(("level", "advice"), [
+    ("SERIALIZABLE", r"SELECT \.\.\. FOR UPDATE"), ("READ UNCOMMITTED", "Use READ COMMITTED")])
+def test_tidb_itself_refuses_missing_levels_with_8048_which_is_translated(engine, level,
+                                                                         advice):
     with engine.connect() as connection, pytest.raises(UnsupportedIsolationLevel,
-                                                       match=r"SELECT \.\.\. FOR UPDATE") as raised:
-        connection.exec_driver_sql("SET SESSION TRANSACTION ISOLATION LEVEL SERIALIZABLE")
+                                                       match=advice) as raised:
+        connection.exec_driver_sql(f"SET SESSION TRANSACTION ISOLATION LEVEL {level}")
     assert raised.value.__cause__.args[0] == ISOLATION_NOT_SUPPORTED
 
 

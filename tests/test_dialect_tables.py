@@ -58,14 +58,15 @@ def test_auto_random_key_core_and_orm_inserts_get_the_generated_key(engine, meta
     with engine.begin() as connection:
         (core_key,) = connection.execute(insert(Event).values(name="core")).inserted_primary_key
     with Session(engine) as session:
-        orm_event = Event(name="orm")
-        session.add(orm_event)
+        orm_events = [Event(name=f"orm {n}") for n in range(3)]
+        session.add_all(orm_events)
         session.commit()
-        orm_key = orm_event.id
-    assert isinstance(core_key, int) and isinstance(orm_key, int)
+        orm_keys = {event.id: event.name for event in orm_events}
+    assert isinstance(core_key, int)
+    assert all(isinstance(key, int) for key in orm_keys) and len(orm_keys) == 3
     with engine.connect() as connection:
         stored = dict(connection.execute(select(Event.id, Event.name)).all())
-    assert stored == {core_key: "core", orm_key: "orm"}
+    assert stored == {core_key: "core", **orm_keys}
 
 
 def test_auto_random_keys_spread_over_shards(engine, metadata):
@@ -246,3 +247,19 @@ def test_reflection_of_a_plain_table_reports_no_tidb_only_options(engine, metada
     options = inspect(engine).get_table_options("plain")
     assert options.get("tidb_clustered") is True  # TiDB clusters an INT key by default
     assert not {"tidb_ttl", "tidb_shard_row_id_bits", "tidb_auto_id_cache"} & set(options)
+
+
+def test_reflection_keeps_only_options_it_can_write_again(engine):
+    parser = engine.dialect._tabledef_parser
+    state = parser.parse(
+        "CREATE TABLE `t` (\n"
+        "  `id` bigint NOT NULL /*T![auto_rand] AUTO_RANDOM(5) */,\n"
+        "  PRIMARY KEY (`id`) /*T![clustered_index] CLUSTERED */\n"
+        ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin "
+        "/*T![auto_rand_base] AUTO_RANDOM_BASE=30001 */ /*T![placement] PLACEMENT POLICY=`p1` */ "
+        "/*T![auto_id_cache] AUTO_ID_CACHE=1 */", "utf8mb4")
+    tidb_options = {key: value for key, value in state.table_options.items()
+                    if key not in ("tidb_engine", "tidb_default charset", "tidb_collate")}
+    assert tidb_options == {"tidb_clustered": True, "tidb_auto_id_cache": "1"}
+    assert state.columns[0]["dialect_options"] == {"tidb_auto_random": 5}
+    assert state.columns[0]["autoincrement"] is True

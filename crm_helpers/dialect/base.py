@@ -77,7 +77,7 @@ def parse_tidb_version(server_version: str) -> tuple[int, int, int] | None:
 
 def refuse_missing_isolation_level(level: str) -> None:
     """Raise UnsupportedIsolationLevel for SERIALIZABLE / READ UNCOMMITTED (any spelling)."""
-    normalized = level.replace("_", " ").upper().strip()
+    normalized = level.replace("_", " ").replace("-", " ").upper().strip()
     if normalized in _MISSING_ISOLATION_LEVELS:
         raise UnsupportedIsolationLevel(
             f"Isolation level {level!r} is not available on TiDB: "

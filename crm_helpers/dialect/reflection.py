@@ -18,13 +18,16 @@ from typing import Any
 
 from sqlalchemy.dialects.mysql.reflection import MySQLTableDefinitionParser, ReflectedState
 
+from crm_helpers.dialect.ddl_compiler import TIDB_TABLE_OPTIONS
+
 # One TiDB-specific comment; its body is the DDL a TiDB runs and MySQL skips.
 _TIDB_COMMENT = re.compile(r"\s*/\*T!(?:\[[\w,]+\])?\s*(?P<body>.*?)\s*\*/")
 _AUTO_RANDOM = re.compile(r"^AUTO_RANDOM\((?P<bits>\d+)(?:,\s*(?P<range>\d+))?\)$", re.I)
 _KEY_VALUE = re.compile(r"(?P<key>[A-Z_]+)\s*=\s*(?P<value>'(?:[^']|'')*'|\S+)", re.I)
 
-# Table options TiDB reports that describe state, not the table's definition.
-_STATE_OPTIONS = {"auto_random_base", "auto_increment"}
+# Only the options the DDL compiler can write again are kept; the others describe state
+# (AUTO_RANDOM_BASE, how far keys were handed out) or are not supported yet (PLACEMENT POLICY).
+_KEPT_OPTIONS = TIDB_TABLE_OPTIONS - {"clustered"}
 
 
 def _table_options(body: str) -> dict[str, str]:
@@ -37,7 +40,7 @@ def _table_options(body: str) -> dict[str, str]:
         value = match["value"]
         if value.startswith("'"):
             value = value[1:-1].replace("''", "'")
-        if key not in _STATE_OPTIONS:
+        if key in _KEPT_OPTIONS:
             options[f"tidb_{key}"] = value
     return options
 
