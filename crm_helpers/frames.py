@@ -3,33 +3,65 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, Executable, select, text
+from sqlalchemy import Connection, Engine, Executable, TextClause, select
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.orm import Session
 
+from crm_helpers.errors import InvalidInput
 from crm_helpers.models import Gender, Order, User
+from crm_helpers.queries import checked_query, query_failed, query_statement
 
 Runner = Engine | Connection | Session
 
 
 def query_frame(runner: Runner, statement: Executable | str, **params: Any) -> pd.DataFrame:
-    """Run a `select()` or SQL text and return its rows as a DataFrame, dtypes tidied."""
-    if isinstance(statement, str):
-        statement = text(statement)
-    if isinstance(runner, Engine):
-        with runner.connect() as connection:
-            result = connection.execute(statement, params)
+    """Run a `select()` or SQL text (one query, nothing that writes) as a DataFrame."""
+    if not isinstance(runner, Engine | Connection | Session):
+        raise InvalidInput(f"query_frame needs an Engine, Connection or Session, not "
+                           f"{type(runner).__name__}: make one with tidb_engine(url).")
+    statement = bound_statement(statement, params)
+    dialect = runner.get_bind().dialect if isinstance(runner, Session) else runner.dialect
+    checked_query(statement, dialect)
+    try:
+        if isinstance(runner, Engine):
+            with runner.connect() as connection:  # closed without commit: rolled back
+                result = connection.execute(statement)
+                frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+        else:
+            result = runner.execute(statement)
             frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
-    else:
-        result = runner.execute(statement, params)
-        frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    except DBAPIError as exc:
+        if exc.connection_invalidated:
+            raise
+        raise query_failed(exc) from None
     return tidy_dtypes(frame)
+
+
+def bound_statement(query: object, params: Mapping[str, Any] | None) -> Executable:
+    """`query` as a read-only statement with `params` bound; InvalidInput if they do not fit."""
+    statement = query_statement(query)
+    if params is not None and not isinstance(params, Mapping):
+        raise InvalidInput(f"params must be a dict of parameter names and values, not "
+                           f"{type(params).__name__}.")
+    if params:
+        try:
+            statement = (statement.bindparams(**params) if isinstance(statement, TextClause)
+                         else statement.params(**params))
+        except ArgumentError as exc:
+            raise InvalidInput(f"The parameters do not fit the query ({exc}); name each "
+                               "parameter of the query (:name) once in params.") from None
+    return statement
 
 
 def tidy_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
     """Enum members become their names; `gender` a category, `price` float64."""
+    if not isinstance(frame, pd.DataFrame):
+        raise InvalidInput(f"tidy_dtypes needs a DataFrame, not {type(frame).__name__}: "
+                           "pass the frame a query gave (e.g. pd.read_sql(...)).")
     for column in frame.columns:
         values = frame[column]
         # Only object columns can hold Enum members (what ORM selects of Enum columns give).
@@ -55,6 +87,18 @@ def orders_frame(runner: Runner) -> pd.DataFrame:
 
 def records_frame(records: list[tuple], columns: list[str]) -> pd.DataFrame:
     """Plain tuples (like the tutorial's printed result) as a DataFrame with tidy dtypes."""
+    if not isinstance(columns, list | tuple) or not all(isinstance(c, str) for c in columns):
+        raise InvalidInput(f"columns must be a list of column names, not {columns!r}.")
+    try:
+        rows = [tuple(record) for record in records]
+    except TypeError:
+        raise InvalidInput("records must be a list of tuples, one per row, such as "
+                           "[('Ben', 212.5)].") from None
+    wrong = [row for row in rows if len(row) != len(columns)]
+    if wrong:
+        raise InvalidInput(f"{len(wrong)} record(s) do not have {len(columns)} values like the "
+                           f"columns {list(columns)}, e.g. {wrong[0]!r}.")
+    records = rows
     return tidy_dtypes(pd.DataFrame.from_records(records, columns=columns))
 
 
@@ -68,6 +112,10 @@ def tidb_version_frame(runner: Runner) -> pd.DataFrame:
 
 def variables_frame(runner: Runner, names: list[str]) -> pd.DataFrame:
     """The current values of the named system variables, in the order given."""
+    if not isinstance(names, list | tuple) or not names or not all(
+            isinstance(name, str) and name for name in names):
+        raise InvalidInput(f"names must be a non-empty list of variable names such as "
+                           f"['tidb_txn_mode'], not {names!r}.")
     frame = query_frame(runner, "SELECT variable_name AS name, variable_value AS value "
                         "FROM information_schema.session_variables "
                         "WHERE variable_name IN :names", names=tuple(names))
@@ -85,6 +133,9 @@ def explain_analyze_frame(runner: Runner, sql: str, **params: Any) -> pd.DataFra
     Timings, memory and disk use are joined into one last `runtime` column (they change
     from run to run; the plan and row counts do not).
     """
+    if not isinstance(sql, str):
+        raise InvalidInput(f"explain_analyze_frame needs the query as SQL text, not "
+                           f"{type(sql).__name__}: give a str such as 'SELECT * FROM orders'.")
     plan = query_frame(runner, f"EXPLAIN ANALYZE {sql}", **params)
     runtime = (RUNTIME_MARK + " " + plan["execution info"] + "; memory " + plan["memory"]
                + "; disk " + plan["disk"])

@@ -9,7 +9,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from crm_helpers.errors import InvalidInput
+
 DEFAULT_SEED = 2024
+#: Most rows generated at once: 50 million orders take about 2 GB of memory.
+MAX_ROWS = 50_000_000
 ORDERS_PER_USER = 10
 YEAR_START = np.datetime64("2025-01-01T00:00:00", "s")
 
@@ -22,14 +26,32 @@ _MALE = ["Ben", "Carlos", "Daniel", "Emeka", "Felix", "Georg", "Hiro", "Ivan", "
 _INITIALS = list("ABCDEFGHIJKLMNOPRSTVWZ")
 
 
+def _count(value: object, what: str, *, low: int = 0) -> int:
+    """`value` as a whole number from `low` to MAX_ROWS; InvalidInput otherwise."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise InvalidInput(f"{what} is {value!r}: give a whole number such as 1_000.")
+    if not low <= value <= MAX_ROWS:
+        raise InvalidInput(f"{what} is {value:,}: give a number from {low} to {MAX_ROWS:,} "
+                           "(more would not fit in memory at once).")
+    return int(value)
+
+
+def _seed(seed: object) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise InvalidInput(f"seed is {seed!r}: give a whole number of 0 or more "
+                           f"(default {DEFAULT_SEED}).")
+    return int(seed)
+
+
 def default_user_count(n_orders: int) -> int:
     """How many users `generate_orders` spreads `n_orders` over by default."""
-    return max(100, n_orders // ORDERS_PER_USER)
+    return max(100, _count(n_orders, "n_orders") // ORDERS_PER_USER)
 
 
 def generate_users(n_users: int, seed: int = DEFAULT_SEED) -> pd.DataFrame:
     """`n_users` users (uid 1..n): about half Female, half Male, names like 'Maya K.'."""
-    rng = np.random.default_rng([seed, 1])
+    n_users = _count(n_users, "n_users")
+    rng = np.random.default_rng([_seed(seed), 1])
     is_female = rng.random(n_users) < 0.5
     first = np.where(is_female, rng.choice(_FEMALE, n_users), rng.choice(_MALE, n_users))
     initial = rng.choice(_INITIALS, n_users)
@@ -48,8 +70,10 @@ def generate_orders(n_orders: int, n_users: int | None = None,
     A few users order a lot and most order a little (log-normal activity), prices are
     log-normal (median about 25, a long tail of big orders), and weekends are busier.
     """
-    n_users = n_users or default_user_count(n_orders)
-    rng = np.random.default_rng([seed, 2])
+    n_orders = _count(n_orders, "n_orders")
+    n_users = default_user_count(n_orders) if n_users is None else _count(n_users, "n_users",
+                                                                          low=1)
+    rng = np.random.default_rng([_seed(seed), 2])
     activity = rng.lognormal(mean=0.0, sigma=1.1, size=n_users)
     uid = rng.choice(np.arange(1, n_users + 1), size=n_orders, p=activity / activity.sum())
     price = np.round(np.maximum(rng.lognormal(mean=3.2, sigma=0.9, size=n_orders), 0.5), 2)

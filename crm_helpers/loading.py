@@ -4,11 +4,17 @@ Each batch is one `LOAD DATA LOCAL INFILE` inside its own transaction, several b
 once on separate connections (the fastest path measured on TiDB, see `benchmarks/`). Rows
 are identified by their primary key: a batch whose keys are all present already is skipped,
 so re-running a load adds nothing and an interrupted load resumes from its committed batches.
+
+Everything that can be checked before writing is (columns, dtypes, ranges, duplicate keys,
+the table's own value rules, the engine's LOCAL INFILE switch), so a refusal writes nothing.
+Strings travel enclosed in quotes with backslash escapes that `LOAD DATA` undoes exactly,
+so any text a DataFrame holds is stored as it is (backslashes, quotes, NUL, `\\N`, emoji).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 import threading
 import time
@@ -17,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from pymysql.constants import CLIENT
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -24,18 +31,21 @@ from sqlalchemy import (
     Double,
     Engine,
     Enum,
+    Float,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Table,
     func,
     select,
 )
+from sqlalchemy.types import TypeDecorator
 from tqdm.auto import tqdm
 
 from crm_helpers.config import Settings
 from crm_helpers.db import tidb_engine
-from crm_helpers.errors import CrmError, InvalidInput
+from crm_helpers.errors import ConfigError, CrmError, InvalidInput
 from crm_helpers.generate import (
     DEFAULT_SEED,
     default_user_count,
@@ -75,6 +85,8 @@ analysis_dataset = Table(
     Column("seed", BigInteger, nullable=False),
 )
 _PARENTS = {"orders": ("uid", analysis_users, "uid")}
+# Database names go into SQL as identifiers, so only plain ones are accepted.
+_PLAIN_NAME = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 
 
 class InvalidFrame(InvalidInput):
@@ -83,6 +95,10 @@ class InvalidFrame(InvalidInput):
 
 class LoadFailed(CrmError):
     """TiDB rejected a batch; it was rolled back, earlier batches stay committed."""
+
+
+class LocalInfileDisabled(ConfigError):
+    """The engine's connections were made without LOCAL INFILE, which `load_frame` needs."""
 
 
 @dataclass(frozen=True)
@@ -109,6 +125,12 @@ class LoadReport:
 def analysis_engine(settings: Settings | None = None,
                     database: str = ANALYSIS_DATABASE) -> Engine:
     """An engine on the analysis database (created with its tables if needed), LOCAL INFILE on."""
+    if not isinstance(database, str) or not _PLAIN_NAME.match(database):
+        raise InvalidInput(f"Database name {database!r} is not usable: give 1 to 64 letters, "
+                           "digits or '_' (the default is 'crm_analysis').")
+    if settings is not None and not isinstance(settings, Settings):
+        raise InvalidInput(f"settings must be a Settings (crm_helpers.config.load_settings()), "
+                           f"not {type(settings).__name__}.")
     settings = ensure_tidb(settings)
     admin = tidb_engine(settings.url())
     with admin.begin() as connection:
@@ -121,6 +143,9 @@ def analysis_engine(settings: Settings | None = None,
 
 def reset_analysis_tables(engine: Engine) -> None:
     """Empty the analysis tables (TRUNCATE: fast, and frees the space)."""
+    if not isinstance(engine, Engine):
+        raise InvalidInput(f"reset_analysis_tables needs an Engine, not "
+                           f"{type(engine).__name__}: pass the one analysis_engine() made.")
     with engine.begin() as connection:
         for table in analysis_metadata.sorted_tables:
             connection.exec_driver_sql(f"TRUNCATE TABLE `{table.name}`")
@@ -130,7 +155,14 @@ def load_generated(engine: Engine, n_orders: int, *, seed: int = DEFAULT_SEED,
                    batch_rows: int = DEFAULT_BATCH_ROWS, workers: int = DEFAULT_WORKERS,
                    progress: bool = True) -> tuple[LoadReport, LoadReport]:
     """Generate and load users and `n_orders` orders; resumes a load of the same data set."""
+    if not isinstance(engine, Engine):
+        raise InvalidInput(f"load_generated needs an Engine, not {type(engine).__name__}: "
+                           "pass the one analysis_engine() made.")
+    _check_batching(batch_rows, workers)
     n_users = default_user_count(n_orders)
+    # Generated before anything is written, so bad sizes or seeds are refused up front.
+    users_frame = generate_users(n_users, seed)
+    orders_frame = generate_orders(n_orders, n_users, seed)
     wanted = {"name": "exploration", "n_orders": n_orders, "n_users": n_users, "seed": seed}
     with engine.begin() as connection:
         held = connection.execute(select(analysis_dataset)).mappings().first()
@@ -141,9 +173,10 @@ def load_generated(engine: Engine, n_orders: int, *, seed: int = DEFAULT_SEED,
                 f"The analysis tables hold another data set ({held['n_orders']:,} orders, seed "
                 f"{held['seed']}); call reset_analysis_tables(engine) before loading "
                 f"{n_orders:,} orders with seed {seed}.")
-    users = load_frame(engine, analysis_users, generate_users(n_users, seed),
+    users = load_frame(engine, analysis_users, users_frame,
                        batch_rows=batch_rows, workers=workers, progress=progress)
-    orders = load_frame(engine, analysis_orders, generate_orders(n_orders, n_users, seed),
+    del users_frame
+    orders = load_frame(engine, analysis_orders, orders_frame,
                         batch_rows=batch_rows, workers=workers, progress=progress)
     if users.loaded or orders.loaded:
         # Fresh statistics give the optimizer (and EXPLAIN) the real row counts at once.
@@ -160,7 +193,9 @@ def load_frame(engine: Engine, table: Table, frame: pd.DataFrame, *,
     Batches go over `workers` connections at once: one LOAD DATA keeps TiDB only partly busy,
     and each worker writes its next CSV while the others' batches load.
     """
+    table = _checked_arguments(engine, table, frame, batch_rows, workers)
     frame = validate_frame(engine, table, frame)
+    _require_local_infile(engine)
     key = table.primary_key.columns.values()[0].name
     frame = frame.sort_values(key, kind="stable", ignore_index=True)
     started = time.monotonic()
@@ -229,12 +264,47 @@ def _load_batch(connection, table: Table, batch: pd.DataFrame) -> None:
     """One batch as one LOAD DATA LOCAL INFILE in its own transaction; warnings roll it back."""
     handle, path = tempfile.mkstemp(suffix=".csv", prefix=f"crm-{table.name}-")
     try:
-        with os.fdopen(handle, "w", newline="") as csv:
-            batch.to_csv(csv, header=False, index=False, lineterminator="\n",
-                         date_format="%Y-%m-%d %H:%M:%S")
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as csv:
+            csv.write(csv_text(table, batch))
         _load_csv(connection.cursor(), table, list(batch.columns), path)
     finally:
         os.unlink(path)
+
+
+# The CSV dialect `_load_csv` declares to LOAD DATA and `csv_text` writes: fields separated
+# by commas, text enclosed in double quotes with backslash escapes (for backslash, quote,
+# newline, carriage return, NUL), NULL as an unquoted backslash-N. LOAD DATA undoes exactly
+# these escapes, so the text arrives as the frame held it.
+_CSV_DIALECT = ("FIELDS TERMINATED BY ',' ENCLOSED BY '\"' ESCAPED BY '\\\\' "
+                "LINES TERMINATED BY '\\n'")
+_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\0": "\\0"})
+
+
+def csv_text(table: Table, batch: pd.DataFrame) -> str:
+    """`batch` as the CSV text `_load_csv` loads back exactly (one line per row)."""
+    fields = []
+    for column in batch.columns:
+        values = batch[column]
+        missing = values.isna().to_numpy()
+        kind = _base_type(table.c[column].type)
+        if isinstance(kind, (String, Enum)):
+            text = np.array(['"' + str(value).translate(_ESCAPES) + '"' if not gone else ""
+                             for value, gone in zip(values.tolist(), missing, strict=True)],
+                            dtype=object)
+        elif isinstance(kind, DateTime):
+            unit = "us" if getattr(kind, "fsp", None) else "s"
+            text = np.datetime_as_string(values.to_numpy(f"datetime64[{unit}]"), unit=unit)
+        elif isinstance(kind, Float):
+            text = values.to_numpy("float64", na_value=np.nan).astype(str)
+        else:
+            text = np.array([str(int(value)) if not gone else "" for value, gone
+                             in zip(values.tolist(), missing, strict=True)], dtype=object)
+        text = text.astype(object)
+        text[missing] = "\\N"
+        fields.append(text)
+    if not fields or not len(batch):
+        return ""
+    return "\n".join(",".join(row) for row in zip(*fields, strict=True)) + "\n"
 
 
 def _load_csv(cursor, table: Table, columns: list[str], path: str) -> None:
@@ -244,8 +314,7 @@ def _load_csv(cursor, table: Table, columns: list[str], path: str) -> None:
     try:
         cursor.execute(
             f"LOAD DATA LOCAL INFILE %s INTO TABLE `{table.name}` CHARACTER SET utf8mb4 "
-            "FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' "
-            f"LINES TERMINATED BY '\\n' ({', '.join(f'`{c}`' for c in columns)})", (path,))
+            f"{_CSV_DIALECT} ({', '.join(f'`{c}`' for c in columns)})", (path,))
         # LOCAL turns bad values into warnings, so a warning means a bad batch.
         cursor.execute("SHOW WARNINGS")  # at most max_error_count (64) rows
         warnings = cursor.fetchall()
@@ -258,57 +327,253 @@ def _load_csv(cursor, table: Table, columns: list[str], path: str) -> None:
     cursor.execute("COMMIT")
 
 
+def _checked_arguments(engine: object, table: object, frame: object, batch_rows: object,
+                       workers: object) -> Table:
+    """The table to load into, after checking each argument's type and range."""
+    if not isinstance(engine, Engine):
+        raise InvalidInput(f"load_frame needs a SQLAlchemy Engine, not {type(engine).__name__}: "
+                           "use analysis_engine() or tidb_engine(url, connect_args="
+                           "{'local_infile': True}).")
+    table = getattr(table, "__table__", table)  # an ORM class such as Order stands for its table
+    if not isinstance(table, Table):
+        raise InvalidInput(f"load_frame needs a Table, not {type(table).__name__}: give one "
+                           "such as analysis_orders, Order or Order.__table__.")
+    if not isinstance(frame, pd.DataFrame):
+        raise InvalidFrame(f"load_frame needs a pandas DataFrame, not {type(frame).__name__}: "
+                           "build one with pd.DataFrame({...}).")
+    _check_batching(batch_rows, workers)
+    keys = list(table.primary_key.columns)
+    if len(keys) != 1 or not isinstance(_base_type(keys[0].type), Integer):
+        raise InvalidInput(f"load_frame resumes by primary key, so {table.name} needs a primary "
+                           "key of one integer column; load other tables with pandas.to_sql.")
+    return table
+
+
+def _check_batching(batch_rows: object, workers: object) -> None:
+    for name, value, default in (("batch_rows", batch_rows, DEFAULT_BATCH_ROWS),
+                                 ("workers", workers, DEFAULT_WORKERS)):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value <= 0:
+            raise InvalidInput(f"{name} is {value!r}: give a whole number above 0 "
+                               f"(default {default:_}).")
+
+
+def _require_local_infile(engine: Engine) -> None:
+    """Refuse, before any batch, an engine whose connections cannot send LOAD DATA LOCAL."""
+    connection = engine.raw_connection()
+    try:
+        flags = getattr(connection.driver_connection, "client_flag", 0)
+    finally:
+        connection.close()
+    if not flags & CLIENT.LOCAL_FILES:
+        raise LocalInfileDisabled(
+            "This engine's connections cannot send files to TiDB (LOAD DATA LOCAL INFILE is "
+            "off in PyMySQL by default); nothing was written. Use analysis_engine(), or create "
+            "the engine with tidb_engine(url, connect_args={'local_infile': True}).")
+
+
 def validate_frame(engine: Engine, table: Table, frame: pd.DataFrame) -> pd.DataFrame:
-    """Check columns, dtypes, missing values, prices and parent keys; raise InvalidFrame."""
+    """Check columns, dtypes, values, duplicate keys and parent keys; raise InvalidFrame."""
     expected = [column.name for column in table.columns]
-    missing = [name for name in expected if name not in frame.columns]
-    extra = [name for name in frame.columns if name not in expected]
-    if missing or extra:
+    names = [str(name) for name in frame.columns]
+    missing = [name for name in expected if name not in names]
+    extra = [name for name in names if name not in expected]
+    doubled = sorted({name for name in names if names.count(name) > 1})
+    if missing or extra or doubled:
         raise InvalidFrame(f"{table.name}: the frame's columns must be {expected}; "
-                           f"missing {missing}, unexpected {extra}. Nothing was written.")
+                           f"missing {missing}, unexpected {extra}, repeated {doubled}. "
+                           "Rename or drop columns to match; nothing was written.")
     frame = frame[expected]
     problems = [problem for column in table.columns
                 if (problem := _column_problem(frame[column.name], column))]
-    if table.name in _PARENTS and not problems:
-        problems.append(_orphans(engine, frame, *_PARENTS[table.name]))
+    if not problems:
+        problems.append(_key_problem(frame, table))
+    if not any(problems):
+        problems.extend(_orphans(engine, frame, *parent) for parent in _parents(table))
     problems = [problem for problem in problems if problem]
     if problems:
         raise InvalidFrame(f"{table.name}: refused before writing anything:\n- "
-                           + "\n- ".join(problems))
+                           + "\n- ".join(problems)
+                           + "\nFix these values in the frame (or drop the rows) and load again.")
     return frame
 
 
-def _rows(mask: pd.Series) -> str:
-    positions = np.flatnonzero(mask.to_numpy())
+def _rows(mask: pd.Series | np.ndarray) -> str:
+    positions = np.flatnonzero(np.asarray(mask))
     shown = ", ".join(str(p) for p in positions[:10])
     return f"{len(positions)} row{'s' if len(positions) != 1 else ''} (rows {shown}" + (
         ", ...)" if len(positions) > 10 else ")")
 
 
+def _base_type(kind):
+    """The SQL type a column stores, seen through a TypeDecorator (e.g. models.Price)."""
+    return kind.impl_instance if isinstance(kind, TypeDecorator) else kind
+
+
+# Signed ranges of MySQL's integer columns; a value outside would be clipped with a warning
+# in the middle of a load, so it is refused up front.
+_INTEGER_BITS = [(SmallInteger, 16), (BigInteger, 64), (Integer, 32)]
+# A TEXT column holds at most this many bytes of UTF-8.
+_TEXT_BYTES = 65_535
+# DATETIME holds years 1000 to 9999.
+_DATETIME_RANGE = (pd.Timestamp("1000-01-01"), pd.Timestamp("9999-12-31 23:59:59.999999"))
+
+
 def _column_problem(values: pd.Series, column: Column) -> str | None:
+    """What is wrong with one column of the frame for `column`, or None."""
     name = column.name
-    kind = column.type
-    if values.isna().any():
-        return f"column {name!r}: {_rows(values.isna())} have no value"
-    if isinstance(kind, Integer) and not pd.api.types.is_integer_dtype(values):
-        return f"column {name!r} must hold integers, not {values.dtype}"
-    if isinstance(kind, Double):
+    kind = _base_type(column.type)
+    missing = values.isna().to_numpy()
+    if missing.any() and not column.nullable:
+        return f"column {name!r}: {_rows(missing)} have no value (the column is NOT NULL)"
+    present = values[~missing]
+    if isinstance(kind, Integer):
+        if not pd.api.types.is_integer_dtype(values) and not (
+                missing.any() and pd.api.types.is_float_dtype(values)
+                and (present == present.round()).all()):
+            return f"column {name!r} must hold integers, not {values.dtype}"
+        bits = next(bits for kind_class, bits in _INTEGER_BITS if isinstance(kind, kind_class))
+        low, high = -2 ** (bits - 1), 2 ** (bits - 1) - 1
+        outside = ((values < low) | (values > high)).to_numpy() & ~missing
+        if outside.any():
+            return f"column {name!r}: {_rows(outside)} are outside {low}..{high}"
+    elif isinstance(kind, Float):
         if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
             return f"column {name!r} must hold numbers, not {values.dtype}"
-        bad = ~np.isfinite(values.to_numpy(dtype="float64")) | (values < 0)
+        numbers = values.to_numpy("float64", na_value=np.nan)
+        bad = ~np.isfinite(numbers) & ~missing
+        if name == "price":  # the CRM's rule for prices (crm_helpers.models): zero or more
+            bad |= numbers < 0
         if bad.any():
-            return f"column {name!r}: {_rows(bad)} are negative or not finite"
-    if isinstance(kind, DateTime) and not pd.api.types.is_datetime64_any_dtype(values):
-        return f"column {name!r} must hold datetimes, not {values.dtype}"
-    if isinstance(kind, Enum):
-        unknown = ~values.astype("str").isin(kind.enums)
-        if unknown.any():
-            return f"column {name!r}: {_rows(unknown)} are not one of {kind.enums}"
-    if isinstance(kind, String) and kind.length:
-        too_long = values.astype("str").str.len() > kind.length
-        if too_long.any():
-            return f"column {name!r}: {_rows(too_long)} are longer than {kind.length} characters"
+            what = "negative or not finite" if name == "price" else "not finite"
+            return f"column {name!r}: {_rows(bad)} are {what}"
+        if not isinstance(kind, Double) and (kind.precision or 0) <= 24:
+            # FLOAT is single precision: refuse what it would not give back as it was given.
+            with np.errstate(over="ignore"):
+                stored = numbers.astype("float32")
+            too_big = np.isinf(stored) & ~missing
+            if too_big.any():
+                return (f"column {name!r}: {_rows(too_big)} are too large for its "
+                        "single-precision FLOAT column (at most about 3.4e38): give "
+                        "realistic values or load into a Double column")
+            changed = (stored.astype(str).astype("float64") != numbers) & ~missing
+            if changed.any():
+                first = int(np.flatnonzero(changed)[0])
+                return (f"column {name!r}: {_rows(changed)} cannot be stored exactly in its "
+                        f"single-precision FLOAT column (e.g. {float(numbers[first])!r} would "
+                        f"become {float(str(stored[first]))!r}); round them (about 7 "
+                        "significant digits) or load into a Double/Numeric column")
+    elif isinstance(kind, DateTime):
+        if isinstance(values.dtype, pd.DatetimeTZDtype):
+            return (f"column {name!r} holds times with a time zone ({values.dtype.tz}), which a "
+                    "DATETIME column cannot keep: convert them to the zone you mean and drop "
+                    f"it, e.g. frame[{name!r}].dt.tz_convert('UTC').dt.tz_localize(None)")
+        if not pd.api.types.is_datetime64_any_dtype(values):
+            return f"column {name!r} must hold datetimes, not {values.dtype}"
+        outside = ((values < _DATETIME_RANGE[0]) | (values > _DATETIME_RANGE[1])).to_numpy()
+        if (outside & ~missing).any():
+            return (f"column {name!r}: {_rows(outside & ~missing)} are outside the years 1000 "
+                    "to 9999 that DATETIME holds: fix or drop them")
+        if not getattr(kind, "fsp", None) and (present != present.dt.floor("s")).any():
+            fractional = (values != values.dt.floor("s")).to_numpy() & ~missing
+            return (f"column {name!r}: {_rows(fractional)} have fractions of a second, which "
+                    "its DATETIME column does not keep: round them first, e.g. "
+                    f"frame[{name!r}].dt.floor('s')")
+    elif isinstance(kind, String):  # also Enum, a String
+        is_text = np.array([isinstance(value, str) for value in present.tolist()], dtype=bool)
+        if not is_text.all():
+            example = present.tolist()[int(np.flatnonzero(~is_text)[0])]
+            return (f"column {name!r} must hold text; it holds {type(example).__name__} values "
+                    f"such as {example!r}: convert them to str first if that is what you mean")
+        texts = present.astype(object)
+        if isinstance(kind, Enum) and kind.enums:
+            unknown = ~values.astype(object).isin(kind.enums).to_numpy() & ~missing
+            if unknown.any():
+                return f"column {name!r}: {_rows(unknown)} are not one of {kind.enums}"
+        unencodable = [position for position, text
+                       in zip(np.flatnonzero(~missing), texts, strict=True) if not _is_utf8(text)]
+        if unencodable:
+            return (f"column {name!r}: {_rows(np.isin(np.arange(len(values)), unencodable))} "
+                    "hold characters UTF-8 cannot encode (lone surrogates); fix the text")
+        if kind.length is None and kind.__visit_name__.lower() == "text":
+            too_big = np.array([len(text.encode()) > _TEXT_BYTES for text in texts], dtype=bool)
+            if too_big.any():
+                rows = np.isin(np.arange(len(values)), np.flatnonzero(~missing)[too_big])
+                return f"column {name!r}: {_rows(rows)} are longer than TEXT's {_TEXT_BYTES} bytes"
+        if kind.length:
+            too_long = values.astype(object).str.len().to_numpy() > kind.length
+            if (too_long & ~missing).any():
+                return (f"column {name!r}: {_rows(too_long & ~missing)} are longer than "
+                        f"{kind.length} characters")
+    else:
+        return (f"column {name!r} has type {column.type!r}, which load_frame does not load; "
+                "use pandas.to_sql for it")
+    return _rule_problem(present, column, values.index)
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _rule_problem(present: pd.Series, column: Column, index: pd.Index) -> str | None:
+    """Values the table's own rules refuse: its type's bind check and its ORM validators."""
+    checks = []
+    if isinstance(column.type, TypeDecorator):
+        checks.append(lambda value: column.type.process_bind_param(value, None))
+    checks.extend(_orm_validators(column))
+    if not checks or present.empty:
+        return None
+    refused: dict[object, str] = {}
+    for value in pd.unique(present.to_numpy(dtype=object)):
+        for check in checks:
+            try:
+                check(value.item() if isinstance(value, np.generic) else value)
+            except CrmError as exc:
+                refused[value] = str(exc)
+                break
+    if not refused:
+        return None
+    bad = index.isin(present.index[present.isin(list(refused))])
+    return f"column {column.name!r}: {_rows(bad)} are refused: {next(iter(refused.values()))}"
+
+
+def _orm_validators(column: Column) -> list:
+    """The @validates checks that the CRM's ORM class for `column`'s table has for it."""
+    from crm_helpers.models import Base  # here: models imports nothing of loading
+
+    for mapper in Base.registry.mappers:
+        if mapper.local_table is column.table and column.name in mapper.validators:
+            method = mapper.validators[column.name][0]
+            return [lambda value, method=method: method(None, column.name, value)]
+    return []
+
+
+def _key_problem(frame: pd.DataFrame, table: Table) -> str | None:
+    """Duplicate keys, and 0 in an AUTO_INCREMENT key (TiDB would put a new number there)."""
+    key = table.primary_key.columns.values()[0].name
+    if table.autoincrement_column is not None:
+        zero = (frame[key] == 0).to_numpy()
+        if zero.any():
+            return (f"column {key!r}: {_rows(zero)} are 0, which an AUTO_INCREMENT key "
+                    "replaces by a new number; give keys from 1")
+    doubled = frame[key].duplicated(keep=False).to_numpy()
+    if doubled.any():
+        examples = frame.loc[doubled, key].unique()[:5].tolist()
+        return (f"column {key!r} is the primary key, but {_rows(doubled)} share a value "
+                f"(e.g. {key} {examples}); drop the duplicates first "
+                f"(frame.drop_duplicates({key!r}))")
     return None
+
+
+def _parents(table: Table) -> list[tuple[str, Table, str]]:
+    """(column, parent table, parent column) that the frame's keys must refer to."""
+    parents = [(fk.parent.name, fk.column.table, fk.column.name) for fk in table.foreign_keys]
+    if not parents and table is analysis_orders:
+        parents = [_PARENTS["orders"]]
+    return parents
 
 
 def _orphans(engine: Engine, frame: pd.DataFrame, column: str, parent: Table,
@@ -316,7 +581,8 @@ def _orphans(engine: Engine, frame: pd.DataFrame, column: str, parent: Table,
     with engine.connect() as connection:
         known = np.fromiter(connection.execute(select(parent.c[parent_key])).scalars(),
                             dtype="int64")
-    orphan = ~frame[column].isin(known)
+    values = frame[column]
+    orphan = (~values.isin(known) & values.notna()).to_numpy()
     if orphan.any():
         examples = frame.loc[orphan, column].unique()[:5].tolist()
         return (f"column {column!r}: {_rows(orphan)} refer to no row of {parent.name} "

@@ -3,6 +3,10 @@
 Both paths give the same values with the same dtypes (integers int64, floats float64,
 `gender` categorical), so callers never need to know which one served them; the frame's
 `attrs["read_path"]` says which did.
+
+A read must never write: connectorx runs what it is given in autocommit, so `read_frame`
+accepts one query only (SELECT, WITH ... SELECT, TABLE, SHOW, EXPLAIN, DESCRIBE) and
+refuses everything else before anything is sent (`NotAQuery`).
 """
 
 from __future__ import annotations
@@ -13,9 +17,14 @@ from typing import Any
 from urllib.parse import quote
 
 import pandas as pd
-from sqlalchemy import Engine, Executable, text
+from sqlalchemy import Engine, Executable
+from sqlalchemy.exc import DBAPIError
 
-from crm_helpers.frames import tidy_dtypes
+from crm_helpers.errors import InvalidInput
+from crm_helpers.frames import bound_statement, tidy_dtypes
+from crm_helpers.queries import ROW_QUERIES, NotAQuery, checked_query, query_failed
+
+__all__ = ["NotAQuery", "read_frame"]
 
 try:  # connectorx is optional at run time: without it every read takes the fallback.
     import connectorx
@@ -26,10 +35,17 @@ except ImportError:  # pragma: no cover - exercised only where connectorx is mis
 def read_frame(engine: Engine, query: Executable | str, *, params: dict[str, Any] | None = None,
                chunksize: int | None = None) -> pd.DataFrame | Iterator[pd.DataFrame]:
     """Run `query` and return a DataFrame, or an iterator of frames of `chunksize` rows."""
-    statement = text(query) if isinstance(query, str) else query
-    if params:
-        statement = statement.bindparams(**params)
-    url = _connectorx_url(engine)
+    if not isinstance(engine, Engine):
+        raise InvalidInput(f"read_frame needs a SQLAlchemy Engine, not {type(engine).__name__}: "
+                           "make one with crm_helpers.db.tidb_engine(url).")
+    if chunksize is not None and (isinstance(chunksize, bool) or not isinstance(chunksize, int)
+                                  or chunksize <= 0):
+        raise InvalidInput(f"chunksize is {chunksize!r}: give a whole number of rows above 0 "
+                           "(e.g. 100_000), or None for one frame.")
+    statement = bound_statement(query, params)
+    # SHOW, EXPLAIN and DESCRIBE take the pandas path, in a transaction that is rolled back.
+    url = _connectorx_url(engine) if checked_query(statement, engine.dialect) in ROW_QUERIES \
+        else None
     if url is not None:
         sql = str(statement.compile(dialect=engine.dialect,
                                     compile_kwargs={"literal_binds": True}))
@@ -72,7 +88,11 @@ def _read_with_pandas(engine: Engine, statement: Executable,
     if chunksize:
         return _pandas_chunks(engine, statement, chunksize)
     with engine.connect() as connection:
-        return _normalized(pd.read_sql(statement, connection), "pandas.read_sql")
+        try:
+            frame = pd.read_sql(statement, connection)
+        except (DBAPIError, pd.errors.DatabaseError) as exc:
+            raise query_failed(exc) from None
+        return _normalized(frame, "pandas.read_sql")
 
 
 def _pandas_chunks(engine: Engine, statement: Executable, chunksize: int) -> Iterator[pd.DataFrame]:

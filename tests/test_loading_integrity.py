@@ -1,0 +1,244 @@
+"""load_frame stores exactly what the frame holds, or refuses before writing anything."""
+
+from __future__ import annotations
+
+import random
+import secrets
+
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy import BigInteger, Column, Float, MetaData, String, Table, Text, select
+
+from crm_helpers.crm import reset_crm_tables
+from crm_helpers.db import tidb_engine
+from crm_helpers.errors import InvalidInput
+from crm_helpers.generate import generate_orders, generate_users
+from crm_helpers.loading import (
+    InvalidFrame,
+    LocalInfileDisabled,
+    analysis_engine,
+    analysis_orders,
+    analysis_users,
+    csv_text,
+    load_frame,
+    reset_analysis_tables,
+)
+from crm_helpers.models import Order, User
+
+texts_metadata = MetaData()
+texts = Table(
+    "texts", texts_metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("body", Text, nullable=True),
+    Column("label", String(40), nullable=False),
+)
+
+# Every kind of text that CSV quoting or LOAD DATA escaping could turn into something else.
+AWKWARD = [
+    "C:\\new\\table", "\\N", "abc\\", "\\", "\\\\", '"', '""', "'", "a,b", "a\tb", "a\nb",
+    "a\r\nb", "\r", "a\0b", "\0", "\\0", "\\t", "\\n", "NULL", "null", "", " ", "  lead",
+    "trail  ", "😀", "𝄞 music", "日本語", "\x1a", "\\Z", "\"quoted\"", "x\\\"y", ",", "\\,",
+    "end\\\n", "é" * 40, "\u2028", "\ufeffbom",
+]
+
+
+@pytest.fixture(scope="module")
+def database(tidb_settings):
+    name = f"crm_pytest_integrity_{secrets.token_hex(3)}"
+    engine = analysis_engine(tidb_settings, database=name)
+    texts_metadata.create_all(engine)
+    yield name
+    with engine.begin() as connection:
+        connection.exec_driver_sql(f"DROP DATABASE `{name}`")
+    engine.dispose()
+
+
+@pytest.fixture
+def engine(tidb_settings, database):
+    engine = analysis_engine(tidb_settings, database=database)
+    reset_analysis_tables(engine)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("TRUNCATE TABLE texts")
+    yield engine
+    engine.dispose()
+
+
+def stored_texts(engine) -> dict[str, list]:
+    """The texts table's columns as plain lists (None stays None)."""
+    with engine.connect() as connection:
+        rows = connection.execute(select(texts).order_by(texts.c.id)).all()
+    return {name: [row[position] for row in rows]
+            for position, name in enumerate(["id", "body", "label"])}
+
+
+def assert_round_trip(engine, bodies: list[str | None], batch_rows: int = 1_000) -> None:
+    frame = pd.DataFrame({
+        "id": np.arange(1, len(bodies) + 1, dtype="int64"),
+        "body": pd.Series(bodies, dtype=object),
+        "label": [(body or "none")[:40] for body in bodies],
+    })
+    load_frame(engine, texts, frame, batch_rows=batch_rows, progress=False)
+    stored = stored_texts(engine)
+    assert stored["id"] == frame["id"].tolist()
+    for given, back in zip(bodies, stored["body"], strict=True):
+        assert back == given, f"{given!r} came back as {back!r}"
+    assert stored["label"] == frame["label"].tolist()
+
+
+def test_awkward_strings_round_trip_exactly(engine):
+    assert_round_trip(engine, AWKWARD)
+
+
+def test_null_and_empty_string_stay_different(engine):
+    assert_round_trip(engine, [None, "", "\\N", "NULL", None])
+    stored = stored_texts(engine)
+    assert [body is None for body in stored["body"]] == [True, False, False, False, True]
+
+
+def test_random_strings_round_trip_exactly(engine):
+    # Property: any text survives, built from the characters escaping is about plus a wide
+    # range of code points (4-byte UTF-8 included); several batches, several workers.
+    rng = random.Random(9)
+    alphabet = list("\\\"',\t\n\r\0\x1aNZ0ntb ") + [
+        chr(rng.choice([rng.randrange(32, 0xD800), rng.randrange(0xE000, 0x110000)]))
+        for _ in range(200)]
+    bodies = ["".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 30)))
+              for _ in range(2_000)]
+    bodies += [None] * 50
+    rng.shuffle(bodies)
+    assert_round_trip(engine, bodies, batch_rows=300)
+
+
+def test_csv_text_escapes_what_load_data_unescapes():
+    frame = pd.DataFrame({"id": [1, 2], "body": ["C:\\new\\table", None], "label": ['"', ""]})
+    assert csv_text(texts, frame) == '1,"C:\\\\new\\\\table","\\""\n2,\\N,""\n'
+
+
+def test_duplicate_keys_are_refused_before_any_batch(engine):
+    load_frame(engine, analysis_users, generate_users(50), progress=False)
+    orders = generate_orders(301, 50)
+    orders.loc[250, "oid"] = 3  # a duplicate that sits in the third batch of 100
+    with pytest.raises(InvalidFrame, match=r"primary key.*2 rows \(rows 2, 250\).*oid \[3\]"):
+        load_frame(engine, analysis_orders, orders, batch_rows=100, progress=False)
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("SELECT COUNT(*) FROM orders").scalar_one() == 0
+
+
+@pytest.mark.parametrize("option", [{"batch_rows": -1}, {"batch_rows": 0}, {"batch_rows": 2.5},
+                                    {"batch_rows": True}, {"batch_rows": "100"},
+                                    {"workers": 0}, {"workers": -3}, {"workers": None}])
+def test_batch_rows_and_workers_must_be_positive_whole_numbers(engine, option):
+    load_frame(engine, analysis_users, generate_users(50), progress=False)
+    name = next(iter(option))
+    with pytest.raises(InvalidInput, match=f"{name} is .*whole number above 0"):
+        load_frame(engine, analysis_orders, generate_orders(100, 50), progress=False, **option)
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("SELECT COUNT(*) FROM orders").scalar_one() == 0
+
+
+def test_timezone_aware_times_are_refused_not_shifted(engine):
+    load_frame(engine, analysis_users, generate_users(50), progress=False)
+    orders = generate_orders(100, 50)
+    orders["ordered_at"] = orders["ordered_at"].dt.tz_localize("Europe/Berlin")
+    with pytest.raises(InvalidFrame, match=r"time zone \(Europe/Berlin\).*tz_convert"):
+        load_frame(engine, analysis_orders, orders, progress=False)
+
+
+def test_fractions_of_seconds_are_refused_not_cut(engine):
+    load_frame(engine, analysis_users, generate_users(50), progress=False)
+    orders = generate_orders(100, 50)
+    orders["ordered_at"] = orders["ordered_at"].astype("datetime64[ms]")
+    orders.loc[5, "ordered_at"] += pd.Timedelta("250ms")
+    with pytest.raises(InvalidFrame, match=r"1 row \(rows 5\) have fractions of a second"):
+        load_frame(engine, analysis_orders, orders, progress=False)
+
+
+def test_values_the_column_cannot_hold_are_refused_up_front(engine):
+    users = generate_users(50)
+    users.loc[3, "uid"] = 2**31  # INT holds at most 2**31 - 1
+    with pytest.raises(InvalidFrame, match=r"uid.*1 row \(rows 3\) are outside"):
+        load_frame(engine, analysis_users, users, progress=False)
+    users = generate_users(50).astype({"name": object})
+    users.loc[4, "name"] = "bad \ud800 surrogate"
+    with pytest.raises(InvalidFrame, match=r"name.*rows 4.*UTF-8"):
+        load_frame(engine, analysis_users, users, progress=False)
+    users = generate_users(50).astype({"name": object})
+    users.loc[2, "name"] = 42
+    with pytest.raises(InvalidFrame, match="must hold text; it holds int values such as 42"):
+        load_frame(engine, analysis_users, users, progress=False)
+
+
+def test_an_engine_without_local_infile_gets_told_how_to_fix_it(tidb_settings, database):
+    plain = tidb_engine(tidb_settings.url(database))
+    try:
+        with pytest.raises(LocalInfileDisabled, match=r"connect_args=\{'local_infile': True\}"):
+            load_frame(plain, analysis_users, generate_users(10), progress=False)
+    finally:
+        plain.dispose()
+
+
+@pytest.fixture
+def crm_engine(tidb_settings, database):
+    name = f"{database}_crm"
+    admin = tidb_engine(tidb_settings.url())
+    with admin.begin() as connection:
+        connection.exec_driver_sql(f"CREATE DATABASE IF NOT EXISTS `{name}`")
+    engine = tidb_engine(tidb_settings.url(name), connect_args={"local_infile": True})
+    reset_crm_tables(engine)
+    load_frame(engine, User, pd.DataFrame({"uid": [1, 2], "name": ["Alice", "Ben"],
+                                           "gender": ["Female", "Male"]}), progress=False)
+    yield engine
+    engine.dispose()
+    with admin.begin() as connection:
+        connection.exec_driver_sql(f"DROP DATABASE `{name}`")
+    admin.dispose()
+
+
+def crm_orders(engine) -> list[tuple]:
+    with engine.connect() as connection:
+        return [tuple(row) for row in connection.execute(
+            select(Order.oid, Order.uid, Order.price).order_by(Order.oid))]
+
+
+@pytest.mark.parametrize(("price", "message"), [
+    (-5.0, "negative"),
+    (123456789.99, "cannot be stored exactly"),
+    (16777217.0, "cannot be stored exactly"),
+    (np.inf, "not finite"),
+])
+def test_the_crm_orders_table_keeps_its_price_rules(crm_engine, price, message):
+    orders = pd.DataFrame({"oid": [1, 2, 3], "uid": [1, 2, 1], "price": [2.5, price, 8.5]})
+    with pytest.raises(InvalidFrame, match=message):
+        load_frame(crm_engine, Order.__table__, orders, progress=False)
+    assert crm_orders(crm_engine) == []
+
+
+def test_the_crm_orders_table_takes_good_rows_and_checks_its_foreign_key(crm_engine):
+    orders = pd.DataFrame({"oid": [1, 2], "uid": [1, 3], "price": [2.5, 4.5]})
+    with pytest.raises(InvalidFrame, match=r"refer to no row of users \(e\.g\. uid \[3\]\)"):
+        load_frame(crm_engine, Order, orders, progress=False)
+    orders["uid"] = [1, 2]
+    load_frame(crm_engine, Order, orders, progress=False)
+    assert crm_orders(crm_engine) == [(1, 1, 2.5), (2, 2, 4.5)]
+
+
+def test_float_columns_other_than_price_may_be_negative_but_must_fit(tidb_settings, database):
+    metadata = MetaData()
+    readings = Table("readings", metadata,
+                     Column("id", BigInteger, primary_key=True, autoincrement=False),
+                     Column("celsius", Float, nullable=False))
+    engine = analysis_engine(tidb_settings, database=database)
+    metadata.create_all(engine)
+    try:
+        load_frame(engine, readings, pd.DataFrame({"id": [1, 2], "celsius": [-3.5, 21.25]}),
+                   progress=False)
+        with engine.connect() as connection:
+            assert connection.execute(select(readings.c.celsius).order_by(
+                readings.c.id)).scalars().all() == [-3.5, 21.25]
+        with pytest.raises(InvalidFrame, match="single-precision"):
+            load_frame(engine, readings, pd.DataFrame({"id": [3], "celsius": [0.1 + 0.2]}),
+                       progress=False)
+    finally:
+        metadata.drop_all(engine)
+        engine.dispose()

@@ -1,0 +1,179 @@
+"""read_frame only reads: anything but one query is refused before it reaches TiDB."""
+
+from __future__ import annotations
+
+import secrets
+
+import pytest
+from sqlalchemy import delete, insert, select, text, update
+
+from crm_helpers import reading
+from crm_helpers.generate import generate_orders, generate_users
+from crm_helpers.loading import (
+    analysis_engine,
+    analysis_orders,
+    analysis_users,
+    load_frame,
+    reset_analysis_tables,
+)
+from crm_helpers.reading import NotAQuery, read_frame
+
+
+@pytest.fixture(scope="module")
+def engine(tidb_settings):
+    name = f"crm_pytest_readonly_{secrets.token_hex(3)}"
+    engine = analysis_engine(tidb_settings, database=name)
+    reset_analysis_tables(engine)
+    load_frame(engine, analysis_users, generate_users(100), progress=False)
+    load_frame(engine, analysis_orders, generate_orders(1_000, 100), progress=False)
+    yield engine
+    with engine.begin() as connection:
+        connection.exec_driver_sql(f"DROP DATABASE `{name}`")
+    engine.dispose()
+
+
+def fingerprint(engine) -> tuple:
+    """Row counts, a checksum of the orders and the table list: changes if anything writes."""
+    with engine.connect() as connection:
+        return (
+            connection.exec_driver_sql("SELECT COUNT(*), SUM(oid), SUM(price) FROM orders").one(),
+            connection.exec_driver_sql("SELECT COUNT(*) FROM users").scalar_one(),
+            tuple(connection.exec_driver_sql("SHOW TABLES").scalars()),
+        )
+
+
+NOT_QUERIES = [
+    "DELETE FROM orders WHERE oid = 2",
+    "delete from orders",
+    "  \n\tDELETE FROM orders WHERE oid = 2",
+    "/* just a comment */ DELETE FROM orders WHERE oid = 2",
+    "-- comment\nDELETE FROM orders WHERE oid = 2",
+    "# comment\nUPDATE orders SET price = 0",
+    "(DELETE FROM orders)",
+    "INSERT INTO users VALUES (9999, 'Eve', 'Female')",
+    "REPLACE INTO users VALUES (1, 'Eve', 'Female')",
+    "UPDATE orders SET price = price + 1",
+    "DROP TABLE orders",
+    "TRUNCATE TABLE orders",
+    "CREATE TABLE spare (id INT PRIMARY KEY)",
+    "ALTER TABLE orders ADD COLUMN note TEXT",
+    "SET @x = 1",
+    "SELECT 1; DELETE FROM orders",
+    "SELECT 1;DELETE FROM orders;",
+    "SELECT * FROM orders WHERE oid = 1 FOR UPDATE",
+    "SELECT * FROM orders LOCK IN SHARE MODE",
+    "SELECT * FROM orders FOR SHARE",
+    "VALUES ROW(1, 2)",
+    "SELECT * FROM orders INTO OUTFILE '/tmp/crm_orders_leak.csv'",
+    "SELECT oid INTO @o FROM orders LIMIT 1",
+    "WITH gone AS (SELECT 2 AS oid) DELETE FROM orders WHERE oid IN (SELECT oid FROM gone)",
+    "EXPLAIN ANALYZE DELETE FROM orders WHERE oid = 2",
+    "EXPLAIN ANALYZE INSERT INTO users VALUES (9998, 'Eve', 'Female')",
+    "DESC ANALYZE UPDATE orders SET price = 0",
+    "/*!40000 DELETE FROM orders */",
+    "SELECT 1 /*! ; DELETE FROM orders */",
+    "SELECT /*T![auto_rand] 1 */ 2",
+    "SELECT 'unclosed",
+    "SELECT 1 /* unclosed comment",
+    "SELECT 'a\\' ; DELETE FROM orders; -- '",
+    "SELECT GET_LOCK('crm', 1)",
+    "SELECT LOAD_FILE('/etc/passwd')",
+    "SELECT NEXTVAL(seq)",
+    "SELECT NEXT VALUE FOR seq",
+    "BEGIN",
+    "COMMIT",
+    "LOAD DATA LOCAL INFILE '/tmp/x.csv' INTO TABLE orders",
+    "CALL something()",
+    "GRANT ALL ON *.* TO 'crm_app'@'%'",
+    "",
+    "   ",
+    "-- nothing but a comment",
+    ";",
+]
+
+
+@pytest.mark.parametrize("sql", NOT_QUERIES)
+def test_statements_that_are_not_one_query_are_refused_before_sending(engine, sql, monkeypatch):
+    before = fingerprint(engine)
+    sent = []
+    monkeypatch.setattr(reading.connectorx, "read_sql", lambda *a, **k: sent.append(a))
+    with pytest.raises(NotAQuery, match="Nothing was sent"):
+        read_frame(engine, sql)
+    assert sent == []
+    assert fingerprint(engine) == before
+
+
+def test_the_issue_example_keeps_the_row(engine):
+    with pytest.raises(NotAQuery, match="starts with DELETE"):
+        read_frame(engine, "DELETE FROM orders WHERE oid = 2")
+    assert read_frame(engine, "SELECT COUNT(*) AS n FROM orders WHERE oid = 2")["n"].item() == 1
+
+
+@pytest.mark.parametrize("statement", [
+    delete(analysis_orders).where(analysis_orders.c.oid == 2),
+    update(analysis_orders).values(price=0),
+    insert(analysis_users).values(uid=9999, name="Eve", gender="Female"),
+    select(analysis_orders).with_for_update(),
+    text("DELETE FROM orders"),
+    select(analysis_orders).with_for_update(read=True),
+    text("SELECT * FROM orders FOR UPDATE").columns(),
+])
+def test_sqlalchemy_writes_are_refused(engine, statement):
+    before = fingerprint(engine)
+    with pytest.raises(NotAQuery):
+        read_frame(engine, statement)
+    assert fingerprint(engine) == before
+
+
+@pytest.mark.parametrize("bad", [None, 42, b"SELECT 1", ["SELECT 1"], object()])
+def test_things_that_are_not_sql_are_refused(engine, bad):
+    with pytest.raises(NotAQuery, match="SQL text or a select"):
+        read_frame(engine, bad)
+
+
+QUERIES = [
+    ("SELECT COUNT(*) AS n FROM orders", "n", 1_000),
+    ("  select count(*) as n from orders ;", "n", 1_000),
+    ("(SELECT COUNT(*) AS n FROM orders)", "n", 1_000),
+    ("/* why */ SELECT COUNT(*) AS n FROM orders -- counted\n", "n", 1_000),
+    ("WITH t AS (SELECT oid FROM orders) SELECT COUNT(*) AS n FROM t", "n", 1_000),
+    ("SELECT REPLACE(name, '.', '') AS name FROM users WHERE uid = 1", "name", None),
+    ("SELECT COUNT(*) AS n FROM users WHERE name LIKE '%;%' OR name = 'DELETE FROM orders'",
+     "n", 0),
+    ("SELECT /*+ USE_INDEX(orders, PRIMARY) */ COUNT(*) AS n FROM orders", "n", 1_000),
+    ("SELECT 'it''s' AS s", "s", "it's"),
+    ("SELECT updated FROM (SELECT 1 AS updated) AS t", "updated", 1),
+    ("TABLE users", None, None),
+    ("SHOW TABLES", None, None),
+    ("EXPLAIN SELECT * FROM orders WHERE oid = 2", None, None),
+    ("DESC orders", None, None),
+]
+
+
+@pytest.mark.parametrize(("sql", "column", "expected"), QUERIES)
+def test_queries_are_read(engine, sql, column, expected):
+    before = fingerprint(engine)
+    frame = read_frame(engine, sql)
+    assert len(frame) > 0
+    if expected is not None:
+        assert frame[column].iloc[0] == expected
+    assert fingerprint(engine) == before
+
+
+def test_show_and_explain_never_take_the_autocommit_path(engine, monkeypatch):
+    def no_connectorx(*args, **kwargs):
+        raise AssertionError("connectorx was used")
+
+    monkeypatch.setattr(reading.connectorx, "read_sql", no_connectorx)
+    assert read_frame(engine, "SHOW TABLES").attrs["read_path"] == "pandas.read_sql"
+
+
+def test_parameters_and_chunksize_are_checked(engine):
+    frame = read_frame(engine, select(analysis_orders.c.oid).where(
+        analysis_orders.c.oid == 5))
+    assert frame["oid"].tolist() == [5]
+    with pytest.raises(reading.InvalidInput, match="parameters do not fit"):
+        read_frame(engine, "SELECT :a AS a", params={"b": 1})
+    for chunksize in (0, -5, 2.5, True, "10"):
+        with pytest.raises(reading.InvalidInput, match="chunksize"):
+            read_frame(engine, "SELECT 1 AS a", chunksize=chunksize)
