@@ -61,8 +61,12 @@ def read_frame(engine: Engine, query: Executable | str, *, params: dict[str, Any
             return _normalized(table.to_pandas(split_blocks=True, self_destruct=True),
                                "connectorx")
         except Exception as exc:
-            warnings.warn(f"connectorx could not run the query ({exc}); using pandas.read_sql.",
-                          stacklevel=2)
+            reason = str(exc)
+            if engine.url.password:  # its errors may quote the URL it was given
+                for secret in {engine.url.password, quote(engine.url.password, safe="")}:
+                    reason = reason.replace(secret, "***")
+            warnings.warn(f"connectorx could not run the query ({reason}); using "
+                          "pandas.read_sql.", stacklevel=2)
     return _read_with_pandas(engine, statement, chunksize)
 
 

@@ -185,14 +185,16 @@ def crm_engine(tidb_settings, database):
     with admin.begin() as connection:
         connection.exec_driver_sql(f"CREATE DATABASE IF NOT EXISTS `{name}`")
     engine = tidb_engine(tidb_settings.url(name), connect_args={"local_infile": True})
-    reset_crm_tables(engine)
-    load_frame(engine, User, pd.DataFrame({"uid": [1, 2], "name": ["Alice", "Ben"],
-                                           "gender": ["Female", "Male"]}), progress=False)
-    yield engine
-    engine.dispose()
-    with admin.begin() as connection:
-        connection.exec_driver_sql(f"DROP DATABASE `{name}`")
-    admin.dispose()
+    try:
+        reset_crm_tables(engine)
+        load_frame(engine, User, pd.DataFrame({"uid": [1, 2], "name": ["Alice", "Ben"],
+                                               "gender": ["Female", "Male"]}), progress=False)
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.begin() as connection:
+            connection.exec_driver_sql(f"DROP DATABASE `{name}`")
+        admin.dispose()
 
 
 def crm_orders(engine) -> list[tuple]:
