@@ -13,6 +13,7 @@ so any text a DataFrame holds is stored as it is (backslashes, quotes, NUL, `\\N
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tempfile
@@ -20,6 +21,8 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
+from decimal import Decimal
+from numbers import Real
 
 import numpy as np
 import pandas as pd
@@ -383,6 +386,9 @@ def validate_frame(engine: Engine, table: Table, frame: pd.DataFrame) -> pd.Data
                            f"missing {missing}, unexpected {extra}, repeated {doubled}. "
                            "Rename or drop columns to match; nothing was written.")
     frame = frame[expected]
+    numbers = {column.name: _exact_floats(frame[column.name]) for column in table.columns
+               if isinstance(_base_type(column.type), Float) and frame[column.name].dtype == object}
+    frame = frame.assign(**{name: values for name, values in numbers.items() if values is not None})
     problems = [problem for column in table.columns
                 if (problem := _column_problem(frame[column.name], column))]
     if not problems:
@@ -422,7 +428,10 @@ def _column_problem(values: pd.Series, column: Column) -> str | None:
     """What is wrong with one column of the frame for `column`, or None."""
     name = column.name
     kind = _base_type(column.type)
-    missing = values.isna().to_numpy()
+    try:
+        missing = values.isna().to_numpy()
+    except ArithmeticError:  # e.g. Decimal('sNaN'), which cannot even be compared
+        return f"column {name!r} holds values that are not numbers or text (e.g. a signaling NaN)"
     if missing.any() and not column.nullable:
         return f"column {name!r}: {_rows(missing)} have no value (the column is NOT NULL)"
     present = values[~missing]
@@ -438,8 +447,18 @@ def _column_problem(values: pd.Series, column: Column) -> str | None:
             return f"column {name!r}: {_rows(outside)} are outside {low}..{high}"
     elif isinstance(kind, Float):
         if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
-            return f"column {name!r} must hold numbers, not {values.dtype}"
+            example = next((value for value in values.dropna().tolist()
+                            if isinstance(value, bool) or not isinstance(value, Real | Decimal)
+                            or (isinstance(value, Decimal) and not value.is_finite())), None)
+            shown = f" such as {example!r}" if example is not None else ""
+            return (f"column {name!r} must hold numbers (int, float, or a Decimal a float "
+                    f"holds exactly), not {values.dtype} values{shown}")
         numbers = values.to_numpy("float64", na_value=np.nan)
+        if pd.api.types.is_integer_dtype(values):
+            inexact = (numbers.astype("int64") != values.to_numpy("int64", na_value=0)) & ~missing
+            if inexact.any():
+                return (f"column {name!r}: {_rows(inexact)} are integers too large to be "
+                        "stored exactly as floating point numbers (above 2**53)")
         bad = ~np.isfinite(numbers) & ~missing
         if name == "price":  # the CRM's rule for prices (crm_helpers.models): zero or more
             bad |= numbers < 0
@@ -508,6 +527,22 @@ def _column_problem(values: pd.Series, column: Column) -> str | None:
         return (f"column {name!r} has type {column.type!r}, which load_frame does not load; "
                 "use pandas.to_sql for it")
     return _rule_problem(present, column, values.index)
+
+
+def _exact_floats(values: pd.Series) -> pd.Series | None:
+    """An object column of numbers (int, float, Decimal) as float64, if each converts exactly."""
+    converted = []
+    for value in values.tolist():
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            converted.append(np.nan)
+        elif isinstance(value, bool) or not isinstance(value, Real | Decimal) or (
+                isinstance(value, Decimal) and not value.is_finite()):
+            return None  # not numbers: _column_problem says so
+        elif Decimal(repr(float(value))) != Decimal(value) and math.isfinite(float(value)):
+            return None  # more digits than a float keeps: refused as not numbers
+        else:
+            converted.append(float(value))
+    return pd.Series(converted, index=values.index, dtype="float64")
 
 
 def _is_utf8(text: str) -> bool:

@@ -244,3 +244,24 @@ def test_float_columns_other_than_price_may_be_negative_but_must_fit(tidb_settin
     finally:
         metadata.drop_all(engine)
         engine.dispose()
+
+
+def test_decimal_prices_are_numbers_when_a_float_holds_them(crm_engine):
+    from decimal import Decimal
+
+    orders = pd.DataFrame({"oid": [1, 2], "uid": [1, 2],
+                           "price": pd.Series([Decimal("9.99"), 2], dtype=object)})
+    load_frame(crm_engine, Order, orders, progress=False)
+    assert crm_orders(crm_engine) == [(1, 1, 9.99), (2, 2, 2.0)]
+    too_precise = orders.assign(oid=[3, 4], price=pd.Series(
+        [Decimal("9.990000000000000000001"), Decimal("1")], dtype=object))
+    with pytest.raises(InvalidFrame, match="Decimal a float holds exactly"):
+        load_frame(crm_engine, Order, too_precise, progress=False)
+
+
+def test_integers_a_float_column_cannot_hold_exactly_are_refused(engine):
+    load_frame(engine, analysis_users, generate_users(50), progress=False)
+    orders = generate_orders(10, 50)
+    orders["price"] = np.arange(10, dtype="int64") + 2**53  # 2**53 + 1 has no float64
+    with pytest.raises(InvalidFrame, match=r"rows 1, 3, 5, 7, 9\) are integers too large"):
+        load_frame(engine, analysis_orders, orders, progress=False)
