@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup tidb-build tidb-up tidb-down lab test test-elsewhere lint run bench clean
+.PHONY: setup tidb-build tidb-up tidb-down lab test test-elsewhere lint run tutorial bench clean
 
 setup: $(STAMP)  ## create .venv and install the package with its dev extras
 
@@ -45,6 +45,10 @@ test-elsewhere: setup tidb-build
 
 run: tidb-up  ## execute every notebook headless into build/ (+ HTML), print the tutorial's result
 	$(BIN)/python -m crm_helpers.notebook_run build
+
+tutorial: tidb-up  ## run the tutorial's own program (examples/tutorial_main.py) on test_sqlalchemy
+	$(BIN)/python -c "from crm_helpers.accounts import prepare_tutorial_database as p; p()"
+	$(BIN)/python examples/tutorial_main.py
 
 bench: tidb-up  ## loading and reading benchmark (BENCH_ROWS, default 1,000,000)
 	$(BIN)/python benchmarks/bench.py

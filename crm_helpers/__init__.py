@@ -1,5 +1,12 @@
 """Shared helpers for the TiDB CRM notebooks: settings, the local TiDB, models and frames."""
 
+import os
+
+# Nothing in this project may reach the network. JupySQL 0.11 sends nothing, but its helper
+# library ploomber-core can send usage statistics and ask PyPI for new versions: both off.
+os.environ["PLOOMBER_STATS_ENABLED"] = "false"
+os.environ["PLOOMBER_VERSION_CHECK_DISABLED"] = "true"
+
 from crm_helpers.config import Settings, load_settings, mask_url
 from crm_helpers.db import check_connection, tidb_engine
 from crm_helpers.dialect.transaction import run_transaction

@@ -27,6 +27,8 @@ PURPOSE = {
     "ipywidgets": "progress bars drawn as widgets in JupyterLab",
     "ipykernel": "the Python kernel the notebooks run in",
     "nbconvert": "runs notebooks headless and renders HTML (`make run`)",
+    "jupysql": "SQL cells (`%sql`, `%%sql`) whose results are DataFrames",
+    "toml": "lets JupySQL read its settings from pyproject.toml",
     "pytest": "the test runner (`make test`)",
     "nbval": "re-runs every notebook and compares it with its committed outputs",
     "ruff": "linter for the package, tests and notebooks",

@@ -1,0 +1,25 @@
+"""Showing a refused change in a notebook: the project error printed, the session rolled back."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy.orm import Session
+
+from crm_helpers.errors import CrmError
+
+
+@contextmanager
+def shown_error(session: Session) -> Iterator[None]:
+    """Run the block; print the project error it raises (if any) and roll `session` back.
+
+    Only the project's own exceptions are caught: anything else is a real bug and propagates.
+    """
+    try:
+        yield
+    except CrmError as error:
+        session.rollback()
+        print(f"{type(error).__name__}: {error}")
+    else:
+        print("No error: the change was accepted.")
