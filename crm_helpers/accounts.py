@@ -27,6 +27,8 @@ MIN_PASSWORD_CHARS = 8
 # User and database names go into SQL as identifiers, so only plain ones are accepted
 # (dots allowed for TiDB Cloud's "<prefix>.user" names).
 _PLAIN_NAME = re.compile(r"^[A-Za-z0-9_.]{1,64}$")
+#: TiDB's own schemas: granting ALL on one of them would give the app user the server.
+SYSTEM_DATABASES = {"mysql", "information_schema", "performance_schema", "metrics_schema", "sys"}
 
 
 def _plain(name: str, what: str) -> str:
@@ -114,6 +116,14 @@ def ensure_app_user(admin: Engine, user: str, password: str, database: str) -> N
     """Create `user` (or reset its password) and grant it ALL on `database` and nothing else."""
     account = f"'{_plain(user, 'User name')}'@'%%'"  # %% : PyMySQL formats the text with %
     grant = f"GRANT ALL ON `{_plain(database, 'Database')}`.* TO {account}"
+    if user.lower() == "root" or user == getattr(_engine(admin).url, "username", None):
+        raise ConfigError(f"ensure_app_user would change the password of {user!r}, the "
+                          "administrator itself: give the application user's own name "
+                          "(CRM_APP_USER, default 'crm_app').")
+    if database.lower() in SYSTEM_DATABASES:
+        raise ConfigError(f"{database!r} is one of TiDB's own schemas; granting ALL on it "
+                          "would give the application user the whole server. Give the "
+                          "tutorial's database (TIDB_DB_NAME, default 'test_sqlalchemy').")
     password = _usable_password(password)
     with _engine(admin).begin() as connection:
         # The password goes through the driver's own cursor: SQLAlchemy's echo, logging and

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
+from datetime import date, time, timedelta
+from decimal import Decimal
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine, Executable, TextClause, select
 from sqlalchemy.exc import ArgumentError, DBAPIError
@@ -47,6 +50,11 @@ def bound_statement(query: object, params: Mapping[str, Any] | None) -> Executab
     if params is not None and not isinstance(params, Mapping):
         raise InvalidInput(f"params must be a dict of parameter names and values, not "
                            f"{type(params).__name__}.")
+    odd = {name: value for name, value in (params or {}).items() if not _plain_value(value)}
+    if odd:
+        name, value = next(iter(odd.items()))
+        raise InvalidInput(f"Parameter {name!r} is a {type(value).__name__}; give numbers, "
+                           "text, dates or times (or a list or tuple of them, for IN).")
     if params:
         try:
             statement = (statement.bindparams(**params) if isinstance(statement, TextClause)
@@ -54,7 +62,20 @@ def bound_statement(query: object, params: Mapping[str, Any] | None) -> Executab
         except ArgumentError as exc:
             raise InvalidInput(f"The parameters do not fit the query ({exc}); name each "
                                "parameter of the query (:name) once in params.") from None
+    unbound = sorted(name for name, bind in statement.compile().binds.items() if bind.required)
+    if unbound:
+        raise InvalidInput(f"The query has parameters without a value: {unbound}. Give each "
+                           "a value, e.g. params={'" + unbound[0] + "': ...} (query_frame: "
+                           "as keyword arguments).")
     return statement
+
+
+def _plain_value(value: object) -> bool:
+    """True for values a query parameter can carry (a list or tuple of them for IN)."""
+    if isinstance(value, list | tuple):
+        return all(_plain_value(item) for item in value)
+    return value is None or isinstance(value, bool | int | float | Decimal | str | bytes | date
+                                       | time | timedelta | enum.Enum | np.generic)
 
 
 def tidy_dtypes(frame: pd.DataFrame) -> pd.DataFrame:

@@ -12,8 +12,8 @@ import pandas as pd
 from crm_helpers.errors import InvalidInput
 
 DEFAULT_SEED = 2024
-#: Most rows generated at once: 50 million orders take about 2 GB of memory.
-MAX_ROWS = 50_000_000
+#: Most rows generated at once, which bounds the memory one call takes (a few GB at most).
+MAX_ROWS = 20_000_000
 ORDERS_PER_USER = 10
 YEAR_START = np.datetime64("2025-01-01T00:00:00", "s")
 

@@ -128,9 +128,11 @@ class LoadReport:
 def analysis_engine(settings: Settings | None = None,
                     database: str = ANALYSIS_DATABASE) -> Engine:
     """An engine on the analysis database (created with its tables if needed), LOCAL INFILE on."""
-    if not isinstance(database, str) or not _PLAIN_NAME.match(database):
+    if not isinstance(database, str) or not _PLAIN_NAME.match(database) or database.lower() in (
+            "mysql", "information_schema", "performance_schema", "metrics_schema", "sys"):
         raise InvalidInput(f"Database name {database!r} is not usable: give 1 to 64 letters, "
-                           "digits or '_' (the default is 'crm_analysis').")
+                           "digits or '_', not one of TiDB's own schemas (the default is "
+                           "'crm_analysis').")
     if settings is not None and not isinstance(settings, Settings):
         raise InvalidInput(f"settings must be a Settings (crm_helpers.config.load_settings()), "
                            f"not {type(settings).__name__}.")
@@ -149,9 +151,21 @@ def reset_analysis_tables(engine: Engine) -> None:
     if not isinstance(engine, Engine):
         raise InvalidInput(f"reset_analysis_tables needs an Engine, not "
                            f"{type(engine).__name__}: pass the one analysis_engine() made.")
+    _require_analysis_database(engine)
     with engine.begin() as connection:
         for table in analysis_metadata.sorted_tables:
             connection.exec_driver_sql(f"TRUNCATE TABLE `{table.name}`")
+
+
+def _require_analysis_database(engine: Engine) -> None:
+    """Refuse an engine on another database (e.g. the CRM's): its tables are not ours to empty."""
+    with engine.connect() as connection:
+        tables = set(connection.exec_driver_sql("SHOW TABLES").scalars())
+    if analysis_dataset.name not in tables:
+        raise InvalidInput(
+            f"The engine's database {engine.url.database!r} is not an analysis database (it "
+            f"has no {analysis_dataset.name!r} table), so its tables are left alone. Use the "
+            "engine analysis_engine() returns.")
 
 
 def load_generated(engine: Engine, n_orders: int, *, seed: int = DEFAULT_SEED,
@@ -161,6 +175,7 @@ def load_generated(engine: Engine, n_orders: int, *, seed: int = DEFAULT_SEED,
     if not isinstance(engine, Engine):
         raise InvalidInput(f"load_generated needs an Engine, not {type(engine).__name__}: "
                            "pass the one analysis_engine() made.")
+    _require_analysis_database(engine)
     _check_batching(batch_rows, workers)
     n_users = default_user_count(n_orders)
     # Generated before anything is written, so bad sizes or seeds are refused up front.

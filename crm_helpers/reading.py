@@ -60,7 +60,9 @@ def read_frame(engine: Engine, query: Executable | str, *, params: dict[str, Any
             # split_blocks + self_destruct free each Arrow column as pandas takes it over.
             return _normalized(table.to_pandas(split_blocks=True, self_destruct=True),
                                "connectorx")
-        except Exception as exc:
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # connectorx's Rust panics are BaseExceptions
             reason = str(exc)
             if engine.url.password:  # its errors may quote the URL it was given
                 for secret in {engine.url.password, quote(engine.url.password, safe="")}:
@@ -102,8 +104,11 @@ def _read_with_pandas(engine: Engine, statement: Executable,
 def _pandas_chunks(engine: Engine, statement: Executable, chunksize: int) -> Iterator[pd.DataFrame]:
     # stream_results makes PyMySQL use an unbuffered cursor, so memory stays at one chunk.
     with engine.connect().execution_options(stream_results=True) as connection:
-        for chunk in pd.read_sql(statement, connection, chunksize=chunksize):
-            yield _normalized(chunk, "pandas.read_sql")
+        try:
+            for chunk in pd.read_sql(statement, connection, chunksize=chunksize):
+                yield _normalized(chunk, "pandas.read_sql")
+        except (DBAPIError, pd.errors.DatabaseError) as exc:
+            raise query_failed(exc) from None
 
 
 def _normalized(frame: pd.DataFrame, path: str) -> pd.DataFrame:

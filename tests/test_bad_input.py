@@ -257,6 +257,14 @@ CASES: list[Case] = [
                                                params={"b": 1}), "parameters"),
     Case("read_frame-params-text", runner_call(reading.read_frame, ENGINE, "SELECT 1",
                                                params="a"), "params"),
+    Case("read_frame-unbound-param", runner_call(reading.read_frame, ENGINE, "SELECT :a AS a"),
+         "without a value"),
+    Case("query_frame-unbound-param", runner_call(frames.query_frame, ENGINE, "SELECT :a AS a"),
+         "without a value"),
+    Case("read_frame-object-param", runner_call(reading.read_frame, ENGINE, "SELECT :a AS a",
+                                                params={"a": object()}), "Parameter 'a'"),
+    Case("read_frame-chunks-no-table", lambda ctx: list(reading.read_frame(
+        ctx.analysis, "SELECT * FROM nope", chunksize=10)), "nope"),
     Case("read_frame-no-table", runner_call(reading.read_frame, ENGINE, "SELECT * FROM nope"),
          "nope"),
 
@@ -348,6 +356,13 @@ CASES: list[Case] = [
                                                                          database=""), "''"),
     Case("analysis_engine-bad-settings", runner_call(loading.analysis_engine, "settings"),
          "Settings"),
+    Case("analysis_engine-mysql", lambda ctx: loading.analysis_engine(ctx.settings,
+                                                                      database="mysql"), "mysql"),
+    Case("reset_analysis_tables-crm-engine", lambda ctx: loading.reset_analysis_tables(ctx.crm),
+         "not an analysis database"),
+    Case("load_generated-crm-engine", lambda ctx: loading.load_generated(ctx.crm, 1_000,
+                                                                         progress=False),
+         "not an analysis database"),
     Case("reset_analysis_tables-None", runner_call(loading.reset_analysis_tables, None),
          "Engine"),
 
@@ -364,6 +379,7 @@ CASES: list[Case] = [
          "n_users"),
     Case("generate_orders-neg-users", runner_call(generate.generate_orders, 10, n_users=-3),
          "n_users"),
+    Case("generate_users-huge", runner_call(generate.generate_users, 10**9), "memory"),
     Case("generate_orders-huge", runner_call(generate.generate_orders, 10**12), "memory"),
     Case("generate_orders-nan", runner_call(generate.generate_orders, float("nan")), "nan"),
     Case("default_user_count-None", runner_call(generate.default_user_count, None), "None"),
@@ -375,6 +391,10 @@ CASES: list[Case] = [
         ctx.admin, USER, None, ctx.crm_database), "NoneType"),
     Case("ensure_app_user-int-password", lambda ctx: accounts.ensure_app_user(
         ctx.admin, USER, 12345678, ctx.crm_database), "int"),
+    Case("ensure_app_user-root", lambda ctx: accounts.ensure_app_user(
+        ctx.admin, "root", "Good-Password-1", ctx.crm_database), "administrator"),
+    Case("ensure_app_user-mysql-db", lambda ctx: accounts.ensure_app_user(
+        ctx.admin, USER, "Good-Password-1", "mysql"), "TiDB's own schemas"),
     Case("ensure_app_user-bad-user", lambda ctx: accounts.ensure_app_user(
         ctx.admin, "bad'user", "Good-Password-1", ctx.crm_database), "bad'user"),
     Case("ensure_app_user-None-user", lambda ctx: accounts.ensure_app_user(

@@ -177,3 +177,11 @@ def test_parameters_and_chunksize_are_checked(engine):
     for chunksize in (0, -5, 2.5, True, "10"):
         with pytest.raises(reading.InvalidInput, match="chunksize"):
             read_frame(engine, "SELECT 1 AS a", chunksize=chunksize)
+
+
+def test_a_column_of_nulls_falls_back_instead_of_crashing(engine):
+    # connectorx panics (a BaseException from Rust) on a NULL-typed column.
+    with pytest.warns(UserWarning, match="connectorx could not run the query"):
+        frame = read_frame(engine, "SELECT NULL AS nothing, 1 AS one")
+    assert frame["nothing"].isna().all() and frame["one"].tolist() == [1]
+    assert frame.attrs["read_path"] == "pandas.read_sql"
