@@ -32,9 +32,12 @@ PURPOSE = {
     "pytest": "the test runner (`make test`)",
     "nbval": "re-runs every notebook and compares it with its committed outputs",
     "ruff": "linter for the package, tests and notebooks",
+    "playwright": "drives JupyterLab in a real Chromium in the browser test",
 }
 # In environment.yml only: the interpreter, pip itself, and Go for building tidb-server.
 CONDA_ONLY = ("python", "pip", "go")
+# conda-forge names a few packages differently from PyPI: conda name -> pip name.
+PIP_NAMES = {"playwright-python": "playwright"}
 
 
 def pyproject_requirements() -> list[Requirement]:
@@ -56,7 +59,8 @@ def conda_requirements() -> dict[str, str]:
     for line in text.splitlines():
         match = re.match(r"^  - ([A-Za-z0-9_.\-]+)\s*([^#:]*?)\s*(#.*)?$", line)
         if match:
-            found[match.group(1).lower()] = match.group(2)
+            name = match.group(1).lower()
+            found[PIP_NAMES.get(name, name)] = match.group(2)
     return found
 
 

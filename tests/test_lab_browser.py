@@ -1,0 +1,313 @@
+"""JupyterLab as a learner uses it: `make lab`, a real Chromium, Restart Kernel and Run All Cells.
+
+The lab server gets its own ports, its own Jupyter config/runtime/data folders (the user's
+`~/.jupyter` is never read or written) and the session's TiDB settings. Nothing it serves may
+reach the network: announcements, update checks and the extension manager's PyPI lookups are
+off, and the browser is told not to phone home and may only load pages from the lab itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Locator, Page, Request, Route, sync_playwright
+
+from crm_helpers.config import PROJECT_ROOT, Settings
+from crm_helpers.server import local_tidb
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.browser
+
+BUILD = PROJECT_ROOT / "build"
+#: Small enough for a quick run, big enough for several load batches' progress bars.
+EXPLORE_ORDERS = "20000"
+#: Chromium flags that keep it off the network (and its sandbox off when run as root).
+CHROMIUM_FLAGS = ["--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run", "--disable-quic",
+                  "--disable-default-apps", "--disable-domain-reliability"]
+JOIN_RESULT = "[('Ben', 212.5), ('Ben', 8.5)]"
+
+
+def find_chromium() -> str | None:
+    """A Chromium from CHROMIUM, PLAYWRIGHT_CHROMIUM_EXECUTABLE_PATH or the PATH."""
+    for variable in ("CHROMIUM", "PLAYWRIGHT_CHROMIUM_EXECUTABLE_PATH"):
+        if os.environ.get(variable):
+            return os.environ[variable]
+    for name in ("chromium", "chromium-browser"):
+        if found := shutil.which(name):
+            return found
+    return None
+
+
+CHROMIUM = find_chromium()
+if CHROMIUM is None:
+    pytestmark = [pytestmark, pytest.mark.skip(
+        reason="no Chromium found for the JupyterLab browser test: install one "
+               "(Debian/Ubuntu: `apt-get install chromium`) or set CHROMIUM=/path/to/chromium")]
+
+
+@dataclass
+class Lab:
+    """A running JupyterLab: where it answers and how to reach it."""
+
+    base_url: str
+    token: str
+    log: Path
+
+    def url(self, path: str) -> str:
+        return f"{self.base_url}{path}?token={self.token}"
+
+    def api(self, path: str, method: str = "GET") -> bytes:
+        request = urllib.request.Request(f"{self.base_url}{path}", method=method,
+                                         headers={"Authorization": f"token {self.token}"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.read()
+
+
+def lab_settings(user_settings: Path) -> None:
+    """JupyterLab user settings: no autosave (the committed notebooks stay as they are), no
+    news or update checks, no extension manager; every cell attached to the page (not only
+    those in view), and the notebook's own kernel started without asking."""
+    plugins = {
+        "@jupyterlab/docmanager-extension/plugin": {"autosave": False},
+        "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none",
+                                                   "autoStartDefaultKernel": True},
+        "@jupyterlab/apputils-extension/notification": {"fetchNews": "false",
+                                                         "checkForUpdates": False},
+        "@jupyterlab/extensionmanager-extension/plugin": {"enabled": False},
+    }
+    for plugin, values in plugins.items():
+        path = user_settings / f"{plugin}.jupyterlab-settings"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values))
+
+
+def lab_command(port: int) -> list[str]:
+    """`make lab` with options, as a learner runs it; the same command line outside `.venv`."""
+    options = [f"--port={port}", "--port-retries=0", "--ip=127.0.0.1", "--no-browser"]
+    if Path(sys.prefix).resolve() == (PROJECT_ROOT / ".venv").resolve() and shutil.which("make"):
+        return ["make", "--no-print-directory", "-C", str(PROJECT_ROOT), "lab",
+                f"LAB_ARGS={' '.join(options)}"]
+    root = ["--allow-root"] if os.geteuid() == 0 else []
+    return [sys.executable, "-m", "jupyterlab", "--notebook-dir=notebooks", *root, *options]
+
+
+def lab_environment(home: Path, tidb: Settings, token: str) -> dict[str, str]:
+    """The lab's environment: this session's TiDB, a small notebook 5 and private Jupyter dirs."""
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith(("JUPYTER", "IPYTHON"))}
+    if not tidb.external:
+        env.update(TIDB_PORT=str(tidb.port), TIDB_STATUS_PORT=str(tidb.status_port),
+                   TIDB_LOCAL_HOME=str(local_tidb(tidb).home))
+    config = home / "config"
+    config.mkdir(parents=True)
+    # The server-side switches: no announcements, no update checks, no PyPI lookups.
+    (config / "jupyter_server_config.json").write_text(json.dumps({
+        "IdentityProvider": {"token": token},
+        "LabApp": {"news_url": None, "extension_manager": "readonly",
+                   "check_for_updates_class": "jupyterlab.NeverCheckForUpdate",
+                   "user_settings_dir": str(config / "lab" / "user-settings"),
+                   "workspaces_dir": str(config / "lab" / "workspaces")},
+    }))
+    lab_settings(config / "lab" / "user-settings")
+    env.update(JUPYTER_CONFIG_DIR=str(config), JUPYTER_RUNTIME_DIR=str(home / "runtime"),
+               JUPYTER_DATA_DIR=str(home / "data"), IPYTHONDIR=str(home / "ipython"),
+               CRM_EXPLORE_ORDERS=EXPLORE_ORDERS, PYTHONUNBUFFERED="1")
+    return env
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory, tidb_settings: Settings) -> Iterator[Lab]:
+    """JupyterLab started by `make lab` on a free port, shut down (kernels too) at the end."""
+    home = tmp_path_factory.mktemp("jupyterlab")
+    port, token = free_port(), secrets.token_hex(16)
+    log = home / "lab.log"
+    with open(log, "wb") as output:
+        process = subprocess.Popen(lab_command(port), cwd=PROJECT_ROOT, stdin=subprocess.DEVNULL,
+                                   stdout=output, stderr=subprocess.STDOUT,
+                                   env=lab_environment(home, tidb_settings, token),
+                                   start_new_session=True)
+    running = Lab(base_url=f"http://127.0.0.1:{port}", token=token, log=log)
+    try:
+        wait_until_serving(running, process, timeout=120)
+        yield running
+    finally:
+        stop_lab(running, process)
+
+
+def wait_until_serving(lab: Lab, process: subprocess.Popen, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"JupyterLab exited with {process.returncode}:\n{log_tail(lab)}")
+        try:
+            lab.api("/api/status")
+            return
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.5)
+    pytest.fail(f"JupyterLab did not answer within {timeout:.0f} s:\n{log_tail(lab)}")
+
+
+def stop_lab(lab: Lab, process: subprocess.Popen) -> None:
+    """Ask the server to shut down (it stops its kernels), then make sure its group is gone."""
+    if process.poll() is None:
+        with suppress(urllib.error.URLError, OSError):
+            lab.api("/api/shutdown", method="POST")
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
+
+
+def log_tail(lab: Lab, lines: int = 30) -> str:
+    return "\n".join(lab.log.read_text(errors="replace").splitlines()[-lines:])
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Headless system Chromium, driven by Playwright."""
+    args = [*CHROMIUM_FLAGS, *(["--no-sandbox"] if os.geteuid() == 0 else [])]
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=args,
+                                              timeout=60_000)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Browser, lab: Lab) -> Iterator[Page]:
+    """A fresh page that may load only from the lab itself."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.outside_requests = []  # type: ignore[attr-defined]
+
+    def keep_local(route: Route, request: Request) -> None:
+        if request.url.startswith((lab.base_url, "data:", "blob:")):
+            route.continue_()
+        else:
+            page.outside_requests.append(request.url)  # type: ignore[attr-defined]
+            route.abort()
+
+    page.route("**/*", keep_local)
+    yield page
+    context.close()
+
+
+@contextmanager
+def screenshot_on_failure(page: Page, lab: Lab, name: str) -> Iterator[None]:
+    """Save what the browser showed to build/<name>.png when the block fails."""
+    try:
+        yield
+    except BaseException:
+        BUILD.mkdir(exist_ok=True)
+        shot = BUILD / f"{name}.png"
+        page.screenshot(path=str(shot), full_page=True)
+        print(f"Screenshot: {shot}\nJupyterLab log (last lines):\n{log_tail(lab)}")
+        raise
+
+
+def notebook_panel(page: Page) -> Locator:
+    return page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
+
+
+def menu(page: Page, top: str, item: str) -> None:
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(f"^{top}$")).click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(f"^{item}")).click()
+
+
+def restart_and_run_all(page: Page, lab: Lab, notebook: str, timeout: float,
+                        watch: str | None = None) -> bool:
+    """Open `notebook`, clear its saved outputs, run Kernel → Restart Kernel and Run All Cells
+    and wait until the kernel is idle with every code cell run (or an error stopped the run).
+    Returns whether `watch` (a CSS selector) was seen in the notebook meanwhile."""
+    page.goto(lab.url(f"/lab/tree/{notebook}"))
+    panel = notebook_panel(page)
+    idle = panel.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")
+    wait_for_kernel(page, panel, idle, timeout=90)
+    # Without the committed outputs on screen, everything checked below comes from this run.
+    menu(page, "Edit", "Clear Outputs of All Cells")
+    prompts = panel.locator(".jp-CodeCell .jp-InputArea-prompt")
+    assert unrun_cells(page) == prompts.all_text_contents(), "outputs were not cleared"
+    menu(page, "Kernel", "Restart Kernel and Run All Cells")
+    page.get_by_role("button", name="Confirm Kernel Restart").click()
+    errors = panel.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.error']")
+    page.wait_for_timeout(1000)  # the restart itself makes the kernel busy, then idle
+    seen = False
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        seen = seen or (watch is not None and panel.locator(watch).count() > 0)
+        if (not unrun_cells(page) and idle.count()) or errors.count():
+            break
+        page.wait_for_timeout(500)
+    return seen
+
+
+def wait_for_kernel(page: Page, panel: Locator, idle: Locator, timeout: float) -> None:
+    """Wait until the notebook's kernel runs and is idle; pick it if JupyterLab asks which."""
+    kernel_name = panel.locator(".jp-Toolbar-kernelName")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        dialog = page.locator(".jp-Dialog")
+        if dialog.count() and "Select Kernel" in (dialog.text_content() or ""):
+            dialog.locator(".jp-mod-accept").click()  # the notebook's own kernel, preselected
+        if idle.count() and "No Kernel" not in (kernel_name.text_content() or "No Kernel"):
+            return
+        page.wait_for_timeout(500)
+    raise AssertionError(f"the kernel was not ready within {timeout:.0f} s")
+
+
+def error_outputs(page: Page) -> list[str]:
+    """Text of every error output, and of any output that shows a traceback."""
+    panel = notebook_panel(page)
+    errors = panel.locator(".jp-OutputArea-output[data-mime-type="
+                           "'application/vnd.jupyter.error']").all_text_contents()
+    tracebacks = [text for text in panel.locator(".jp-OutputArea-output").all_text_contents()
+                  if "Traceback" in text]
+    return [text[:2000] for text in [*errors, *tracebacks]]
+
+
+def unrun_cells(page: Page) -> list[str]:
+    """Prompts of code cells that have not run (`[ ]:`) or are running or queued (`[*]:`)."""
+    texts = notebook_panel(page).locator(".jp-CodeCell .jp-InputArea-prompt").all_text_contents()
+    return [t for t in texts if not re.fullmatch(r"\[\d+\]:", t.strip())]
+
+
+def test_notebook_04_runs_all_cells_in_jupyterlab(page, lab):
+    with screenshot_on_failure(page, lab, "lab-notebook-04"):
+        restart_and_run_all(page, lab, "04_crm_application.ipynb", timeout=240)
+        assert error_outputs(page) == []
+        assert unrun_cells(page) == [], "Run All did not finish every cell"
+        outputs = notebook_panel(page).locator(".jp-OutputArea-output").all_text_contents()
+        assert any(JOIN_RESULT in text for text in outputs)
+        assert page.outside_requests == []  # type: ignore[attr-defined]
+
+
+def test_notebook_05_shows_progress_bars_as_widgets(page, lab):
+    with screenshot_on_failure(page, lab, "lab-notebook-05"):
+        saw_bars = restart_and_run_all(page, lab, "05_explore_orders.ipynb", timeout=420,
+                                       watch=".jp-OutputArea-output .widget-hprogress")
+        assert error_outputs(page) == []
+        assert unrun_cells(page) == [], "Run All did not finish every cell"
+        assert "IProgress not found" not in (notebook_panel(page).text_content() or "")
+        assert saw_bars, "no progress bar was drawn as a widget"
+        assert page.outside_requests == []  # type: ignore[attr-defined]
