@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 
 import pymysql
@@ -253,3 +254,75 @@ def test_concurrent_add_orders_for_the_same_users_all_land(engine):
     assert run_threads(8, worker) == []
     with engine.connect() as connection:
         assert connection.scalar(text("SELECT COUNT(*) FROM orders")) == 8 * 10 * 3
+
+
+# -- pessimistic mode: a lock held too long (1205) --------------------------------------------
+
+@pytest.fixture
+def impatient(tidb_settings, test_database):
+    """Pessimistic engine that gives up waiting for a row lock after 1 s (TiDB: 1205)."""
+    engine = create_engine(tidb_settings.url(test_database),
+                           connect_args={"init_command": "SET SESSION innodb_lock_wait_timeout "
+                                                         "= 1"})
+    yield engine
+    engine.dispose()
+
+
+def hold_user_lock(engine, uid: int, seconds: float) -> threading.Thread:
+    """A rival that inserts an order for `uid` and keeps its transaction open a while.
+
+    TiDB locks the parent row (users.uid) for a child insert in pessimistic mode, so every
+    other add_orders for that user waits for this one.
+    """
+    locked = threading.Event()
+
+    def rival() -> None:
+        with engine.connect() as connection:
+            connection.execute(text(f"INSERT INTO orders (uid, price) VALUES ({uid}, 1)"))
+            locked.set()
+            time.sleep(seconds)
+            connection.rollback()
+
+    thread = threading.Thread(target=rival)
+    thread.start()
+    assert locked.wait(timeout=30)
+    return thread
+
+
+def test_a_lock_wait_timeout_without_retries_is_write_conflict(impatient, engine, one_order):
+    rival = hold_user_lock(engine, 1, 2.5)
+    try:
+        with pytest.raises(WriteConflict, match="lock wait timeout") as raised, \
+                Session(impatient) as session:
+            run_transaction(session, lambda s: add_orders_work(s, 1), max_retries=0)
+        assert (raised.value.code, raised.value.attempts) == (1205, 1)
+    finally:
+        rival.join()
+
+
+def test_add_orders_waits_out_a_held_lock_by_retrying(impatient, engine, one_order):
+    retried = []
+    with Session(impatient) as session:
+        rival = hold_user_lock(engine, 1, 2.5)
+        try:
+            run_transaction(session, lambda s: add_orders_work(s, 1),
+                            on_retry=lambda attempt, error, pause:
+                            retried.append(retryable_code(error)))
+        finally:
+            rival.join()
+        rival = hold_user_lock(engine, 1, 2.5)
+        try:
+            (order,) = add_orders(session, [(1, 7.5)])  # the CRM operation, same situation
+        finally:
+            rival.join()
+        assert order.price == 7.5
+    assert retried and set(retried) == {1205}
+    with engine.connect() as connection:
+        prices = connection.execute(text("SELECT price FROM orders WHERE uid = 1 ORDER BY oid")
+                                    ).scalars().all()
+    assert prices == [10.0, 4.0, 7.5]
+
+
+def add_orders_work(session: Session, uid: int) -> None:
+    session.add(Order(uid=uid, price=4.0))
+    session.flush()
