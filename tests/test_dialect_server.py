@@ -31,6 +31,7 @@ from crm_helpers.dialect import (
     is_tidb_cloud,
     parse_tidb_version,
 )
+from crm_helpers.errors import InvalidDialectOption
 
 # TiDB's own error for an isolation level it does not have.
 ISOLATION_NOT_SUPPORTED = 8048
@@ -279,3 +280,51 @@ def test_nowait_does_fail_fast_on_a_locked_row(tidb_settings, test_database, que
     finally:
         holder.close()
         taker.close()
+
+
+# -- transaction mode ---------------------------------------------------------------------
+
+def txn_mode(connection) -> str:
+    return connection.scalar(text("SELECT @@SESSION.tidb_txn_mode"))
+
+
+def test_txn_mode_execution_option_on_engine_and_connection(url):
+    engine = create_engine(url, pool_size=1, max_overflow=0)
+    try:
+        optimistic = engine.execution_options(tidb_txn_mode="optimistic")
+        with optimistic.connect() as connection:
+            assert txn_mode(connection) == "optimistic"
+        # the pooled connection is set back to the server's default afterwards
+        with engine.connect() as connection:
+            assert txn_mode(connection) == "pessimistic"
+            connection.commit()  # the mode applies to transactions begun afterwards
+            connection.execution_options(tidb_txn_mode="OPTIMISTIC")
+            assert txn_mode(connection) == "optimistic"
+            assert connection.get_execution_options()["tidb_txn_mode"] == "OPTIMISTIC"
+        with engine.connect() as connection:
+            assert txn_mode(connection) == "pessimistic"
+    finally:
+        engine.dispose()
+
+
+def test_txn_mode_from_create_engine(url):
+    engine = create_engine(url, execution_options={"tidb_txn_mode": "optimistic"})
+    try:
+        with engine.connect() as connection:
+            assert txn_mode(connection) == "optimistic"
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("mode", ["careful", None, 1])
+def test_unknown_txn_mode_is_refused(engine, mode):
+    with engine.connect() as connection, pytest.raises(InvalidDialectOption,
+                                                       match="pessimistic"):
+        connection.execution_options(tidb_txn_mode=mode)
+
+
+def test_txn_mode_cannot_change_inside_a_transaction(engine):
+    with engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
+        with pytest.raises(Exception, match="tidb_txn_mode may not be altered"):
+            connection.execution_options(tidb_txn_mode="optimistic")

@@ -30,8 +30,7 @@ WRITE_CONFLICT = 9007
 def optimistic(tidb_settings, test_database):
     """An engine whose transactions are optimistic: conflicts show up at commit (9007)."""
     engine = create_engine(tidb_settings.url(test_database), pool_size=20,
-                           connect_args={"init_command": "SET SESSION tidb_txn_mode = "
-                                                         "'optimistic'"})
+                           execution_options={"tidb_txn_mode": "optimistic"})
     yield engine
     engine.dispose()
 

@@ -1,6 +1,7 @@
 """The `tidb://` SQLAlchemy dialect for TiDB, split by concern like sqlalchemy-cockroachdb.
 
-- `base`: the dialect class (version, isolation levels, sequences, savepoints, XA);
+- `base`: the dialect class (version, isolation levels, the tidb_txn_mode execution option,
+  sequences, savepoints, XA);
 - `ddl_compiler`: AUTO_RANDOM, CLUSTERED keys, TiDB table options, vector indexes;
 - `stmt_compiler`: statements (FOR UPDATE SKIP LOCKED refused);
 - `reflection`: TiDB's `/*T![...] */` options read back from SHOW CREATE TABLE;
@@ -15,6 +16,7 @@ SQLAlchemy finds the dialect through the `sqlalchemy.dialects` entry points `tid
 from crm_helpers.dialect.base import (
     ISOLATION_LEVELS,
     SAVEPOINT_MIN_VERSION,
+    TXN_MODES,
     TiDBDialect,
     UnsupportedIsolationLevel,
     dialect,
@@ -35,6 +37,7 @@ __all__ = [
     "ISOLATION_LEVELS",
     "RETRYABLE_ERRORS",
     "SAVEPOINT_MIN_VERSION",
+    "TXN_MODES",
     "VECTOR",
     "NotTiDB",
     "TiDBDialect",

@@ -19,13 +19,14 @@ from sqlalchemy import text, util
 from sqlalchemy.dialects.mysql.base import MySQLDialect
 from sqlalchemy.dialects.mysql.pymysql import MySQLDialect_pymysql
 from sqlalchemy.engine import reflection
+from sqlalchemy.engine.characteristics import ConnectionCharacteristic
 from sqlalchemy.exc import ArgumentError
 
 from crm_helpers.dialect.ddl_compiler import TiDBDDLCompiler
 from crm_helpers.dialect.reflection import TiDBTableDefinitionParser
 from crm_helpers.dialect.stmt_compiler import TiDBCompiler
 from crm_helpers.dialect.vector import VECTOR
-from crm_helpers.errors import NotTiDB, UnsupportedByTiDB
+from crm_helpers.errors import InvalidDialectOption, NotTiDB, UnsupportedByTiDB
 
 #: TiDB supports SAVEPOINT from this release on.
 SAVEPOINT_MIN_VERSION = (6, 2)
@@ -46,6 +47,42 @@ _MISSING_ISOLATION_LEVELS = {
 # TiDB Cloud names its service release instead: "8.0.11-TiDB-CLOUD.202603.9".
 _TIDB_RELEASE = re.compile(r"-TiDB-v?(\d+)\.(\d+)\.(\d+)")
 _TIDB_CLOUD_RELEASE = re.compile(r"-TiDB-CLOUD\.(\d{4})(\d{2})\.(\d+)", re.IGNORECASE)
+
+
+#: TiDB's two transaction modes (session variable tidb_txn_mode); pessimistic is the default.
+TXN_MODES = ("pessimistic", "optimistic")
+
+
+class TxnModeCharacteristic(ConnectionCharacteristic):
+    """The `tidb_txn_mode` execution option: a connection's transactions pessimistic or optimistic.
+
+    `engine.execution_options(tidb_txn_mode="optimistic")` (or the same on a Connection, or
+    `create_engine(..., execution_options={...})`) sets the session variable on each
+    connection; it is set back to the server's default when the connection returns to the pool.
+    """
+
+    transactional = True
+
+    def set_characteristic(self, dialect: Any, dbapi_conn: Any, value: Any) -> None:
+        if not isinstance(value, str) or value.strip().lower() not in TXN_MODES:
+            raise InvalidDialectOption(
+                f"tidb_txn_mode {value!r} is not a TiDB transaction mode: use 'pessimistic' "
+                "(the default: writes lock rows as they go) or 'optimistic' (conflicts show up "
+                "at commit as WriteConflict 9007).")
+        self._set(dbapi_conn, f"'{value.strip().lower()}'")
+
+    def reset_characteristic(self, dialect: Any, dbapi_conn: Any) -> None:
+        self._set(dbapi_conn, "@@GLOBAL.tidb_txn_mode")
+
+    def get_characteristic(self, dialect: Any, dbapi_conn: Any) -> Any:
+        with dbapi_conn.cursor() as cursor:
+            cursor.execute("SELECT @@SESSION.tidb_txn_mode")
+            return cursor.fetchone()[0]
+
+    @staticmethod
+    def _set(dbapi_conn: Any, value: str) -> None:
+        with dbapi_conn.cursor() as cursor:
+            cursor.execute(f"SET SESSION tidb_txn_mode = {value}")
 
 
 class UnsupportedIsolationLevel(UnsupportedByTiDB, ArgumentError):
@@ -114,6 +151,9 @@ class TiDBDialect(MySQLDialect_pymysql):
                            "vector_distance": None}),
         (sa_schema.Column, {"auto_random": None}),
     ]
+
+    connection_characteristics = util.immutabledict(
+        {**MySQLDialect.connection_characteristics, "tidb_txn_mode": TxnModeCharacteristic()})
 
     #: TiDB's release as (major, minor, patch), read when the first connection is made.
     tidb_version: tuple[int, int, int] | None = None
