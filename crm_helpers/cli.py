@@ -9,11 +9,15 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from crm_helpers.config import load_settings, mask_url
+from crm_helpers.db import tidb_engine
 from crm_helpers.errors import CrmError
+from crm_helpers.recovery import check_tables, repair_tables
 from crm_helpers.server import (
+    damaged_tables,
     ensure_tidb,
     local_tidb,
     local_tidb_status,
+    record_damage,
     start_local_tidb,
     stop_local_tidb,
 )
@@ -30,8 +34,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     up.add_argument("--status-port", type=int,
                     help="HTTP status port (default: TIDB_STATUS_PORT or 10080)")
     up.add_argument("--fresh", action="store_true", help="start from empty data")
-    commands.add_parser("down", help="stop the local TiDB")
+    commands.add_parser("down", help="stop the local TiDB cleanly (waits for its shutdown)")
     commands.add_parser("status", help="say whether the local TiDB runs")
+    commands.add_parser("check", help="check every project table (ADMIN CHECK TABLE)")
+    commands.add_parser("repair", help="repair tables whose indexes and rows disagree")
     commands.add_parser("url", help="print the connection URL (password masked)")
     commands.add_parser("build", help="build (or find the cached) tidb-server binary")
     args = parser.parse_args(argv)
@@ -40,6 +46,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CrmError as exc:
         print(f"crm-tidb {args.command}: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        if args.command in ("down", "up"):
+            print(f"crm-tidb {args.command}: stopped waiting. A tidb-server that was shutting "
+                  "down goes on by itself; `crm-tidb down` waits for it again, "
+                  "`crm-tidb status` shows whether it still runs.", file=sys.stderr)
+        return 130
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -53,6 +69,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "build":
         print(tidb_server_binary())
         return 0
+    if args.command in ("check", "repair"):
+        return _check_or_repair(args.command, settings)
     if settings.external and args.command in ("up", "down", "status"):
         if args.command == "up":
             ensure_tidb(settings)
@@ -63,22 +81,65 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "up":
         already = None if args.fresh else local_tidb_status(local)
         started = time.monotonic()
-        start_local_tidb(local, fresh=args.fresh)
-        if already is not None and already.running:
+        start_local_tidb(local, fresh=args.fresh, report=_say)
+        if already is not None and already.running and already.pid == local_tidb_status(local).pid:
             print(f"TiDB was already running (pid {already.pid}) at {mask_url(local.url())}; "
                   "nothing was started.")
         else:
             print(f"TiDB is ready in {time.monotonic() - started:.1f} s at "
                   f"{mask_url(local.url())}")
         print(f"Data and logs: {local.home}")
+        _print_damage(local)
     elif args.command == "down":
-        stopped = stop_local_tidb(local)
-        print("Local TiDB stopped." if stopped else "Local TiDB was not running.")
+        stopped = stop_local_tidb(local, report=_say)
+        print("Local TiDB stopped cleanly." if stopped else "Local TiDB was not running.")
     elif args.command == "status":
         status = local_tidb_status(local)
         print(status)
+        _print_damage(local)
         return 0 if status.running else 3
     return 0
+
+
+def _print_damage(local) -> None:
+    damaged = damaged_tables(local)
+    if damaged:
+        print(f"Damaged after an unclean stop: {', '.join(damaged)}. "
+              "Repair with `crm-tidb repair`, then re-run the loads that wrote them.")
+
+
+def _check_or_repair(command: str, settings) -> int:
+    """`check`: ADMIN CHECK TABLE on every project table; `repair`: fix the damaged ones."""
+    if not settings.external:
+        start_local_tidb(local_tidb(settings), report=_say)
+    engine = tidb_engine(settings.url())
+    try:
+        results = check_tables(engine, report=_say)
+        damaged = [result for result in results if not result.ok]
+        repairs = repair_tables(engine, damaged, report=_say) if command == "repair" else []
+    finally:
+        engine.dispose()
+    if not settings.external:
+        record_damage(local_tidb(settings), [r.name for r in repairs if r.problem]
+                      if command == "repair" else [r.name for r in damaged])
+    for result in repairs:
+        print(result)
+    if command == "check":
+        for result in damaged:
+            print(f"{result.name}: DAMAGED ({result.problem})")
+        print(f"{len(results) - len(damaged)} of {len(results)} tables consistent."
+              + (" Repair with `crm-tidb repair`." if damaged else ""))
+        return 1 if damaged else 0
+    still = [result for result in repairs if result.problem]
+    if not repairs:
+        print(f"All {len(results)} tables are consistent; nothing to repair.")
+    elif not still:
+        print("Repaired. Rows lost in the crash are not brought back: re-run the loads that "
+              "wrote these tables (load_frame / load_generated resume and rewrite them).")
+    else:
+        print("Some tables are still damaged: drop and reload them, or start from empty data "
+              "with `crm-tidb up --fresh`.")
+    return 1 if still else 0
 
 
 if __name__ == "__main__":

@@ -31,6 +31,14 @@ class TiDBStartTimeout(TiDBServerError):
     """tidb-server started but did not answer in time, or exited while starting."""
 
 
+class TiDBStillStopping(TiDBServerError):
+    """The local tidb-server is still shutting down cleanly; it was left running."""
+
+
+class TableDamaged(CrmError):
+    """A table's rows and indexes disagree (ADMIN CHECK TABLE failed), e.g. after a hard kill."""
+
+
 class TiDBConnectionError(CrmError):
     """A TiDB could not be used through the configured URL."""
 

@@ -9,10 +9,17 @@ Everything that can be checked before writing is (columns, dtypes, ranges, dupli
 the table's own value rules, the engine's LOCAL INFILE switch), so a refusal writes nothing.
 Strings travel enclosed in quotes with backslash escapes that `LOAD DATA` undoes exactly,
 so any text a DataFrame holds is stored as it is (backslashes, quotes, NUL, `\\N`, emoji).
+
+A hard kill of the local TiDB can leave a batch partly written and a table's indexes
+disagreeing with its rows (see the README's "Durability"). So a load first checks the table
+(`ADMIN CHECK TABLE`) and repairs its indexes, and rewrites a partly present batch whole once
+its rows are shown to be this frame's. After each commit the batch's rows and index entries
+are read back, which has TiDB finish writing the batch instead of doing it in the background.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import re
@@ -26,6 +33,7 @@ from numbers import Real
 
 import numpy as np
 import pandas as pd
+import pymysql
 from pymysql.constants import CLIENT
 from sqlalchemy import (
     BigInteger,
@@ -43,17 +51,30 @@ from sqlalchemy import (
     func,
     select,
 )
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.types import TypeDecorator
 from tqdm.auto import tqdm
 
 from crm_helpers.config import Settings
 from crm_helpers.db import tidb_engine
-from crm_helpers.errors import ConfigError, CrmError, InvalidInput
+from crm_helpers.errors import (
+    ConfigError,
+    CrmError,
+    InvalidInput,
+    TableDamaged,
+    TiDBConnectionError,
+)
 from crm_helpers.generate import (
     DEFAULT_SEED,
     default_user_count,
     generate_orders,
     generate_users,
+)
+from crm_helpers.recovery import (
+    INCONSISTENCY_CODES,
+    check_table,
+    error_code,
+    repair_table,
 )
 from crm_helpers.server import ensure_tidb
 
@@ -62,6 +83,12 @@ ANALYSIS_DATABASE = "crm_analysis"
 DEFAULT_BATCH_ROWS = 100_000
 #: Connections loading at once; measured fastest on 2 cores (see benchmarks/bench.py).
 DEFAULT_WORKERS = 3
+#: Read each batch back right after its commit (see benchmarks/crash_window.py).
+READ_BACK_AFTER_COMMIT = True
+#: Client error codes for a connection to TiDB that broke or could not be made.
+CONNECTION_LOST_CODES = {0, 2003, 2006, 2013}
+#: Privilege errors: a user who may not run ADMIN CHECK TABLE loads without the check.
+NO_PRIVILEGE_CODES = {1142, 1227, 8121}
 
 analysis_metadata = MetaData()
 analysis_users = Table(
@@ -220,13 +247,17 @@ def load_frame(engine: Engine, table: Table, frame: pd.DataFrame, *,
     batches = [frame.iloc[start:start + batch_rows] for start in range(0, len(frame), batch_rows)]
     with tqdm(total=len(frame), unit="row", unit_scale=True, desc=f"load {table.name}",
               disable=not progress) as bar:
+        _repair_if_damaged(engine, table)
         with engine.connect() as connection:
             todo = []
             for batch in batches:
-                if _batch_is_loaded(connection, table, key, batch):
+                present = _rows_present(connection, table, key, batch)
+                if present == len(batch):
                     bar.update(len(batch))
-                else:
-                    todo.append(batch)
+                    continue
+                if present:
+                    _remove_partial_batch(connection, table, key, batch, present)
+                todo.append(batch)
         _load_batches(engine, table, todo, workers, bar)
     loaded = sum(len(batch) for batch in todo)
     return LoadReport(table.name, len(frame), loaded, len(frame) - loaded, len(todo),
@@ -243,11 +274,14 @@ def _load_batches(engine: Engine, table: Table, batches: list[pd.DataFrame], wor
     def load(batch: pd.DataFrame) -> int:
         if failed.is_set():
             return 0  # another batch failed: start no new one
-        if not hasattr(local, "connection"):
-            local.connection = engine.raw_connection()
-            connections.append(local.connection)
         try:
+            if not hasattr(local, "connection"):
+                local.connection = engine.raw_connection()
+                connections.append(local.connection)
             _load_batch(local.connection, table, batch)
+        except (pymysql.err.MySQLError, DBAPIError) as exc:
+            failed.set()
+            raise _load_error(table, exc) from exc
         except BaseException:
             failed.set()
             raise
@@ -261,21 +295,65 @@ def _load_batches(engine: Engine, table: Table, batches: list[pd.DataFrame], wor
         # On an error, batches not yet started are dropped; running ones finish or roll back.
         pool.shutdown(wait=True, cancel_futures=True)
         for connection in connections:
-            connection.close()
+            with contextlib.suppress(pymysql.err.MySQLError, DBAPIError):
+                connection.close()
 
 
-def _batch_is_loaded(connection, table: Table, key: str, batch: pd.DataFrame) -> bool:
-    """True if all the batch's keys are present, False if none are; refuses a mix."""
+def _rows_present(connection, table: Table, key: str, batch: pd.DataFrame) -> int:
+    """How many rows of the table have a key in the batch's key range."""
     first, last = int(batch[key].iloc[0]), int(batch[key].iloc[-1])
     statement = select(func.count()).select_from(table).where(table.c[key].between(first, last))
     present = connection.execute(statement).scalar_one()
     connection.rollback()  # end the read's transaction before LOAD DATA opens its own
-    if present and present != len(batch):
+    return present
+
+
+def _remove_partial_batch(connection, table: Table, key: str, batch: pd.DataFrame,
+                          present: int) -> None:
+    """Delete a batch's rows left by a crash, once they are shown to be this batch's rows."""
+    first, last = int(batch[key].iloc[0]), int(batch[key].iloc[-1])
+    in_range = table.c[key].between(first, last)
+    stored = pd.DataFrame(connection.execute(select(table).where(in_range).order_by(table.c[key]))
+                          .mappings().all(), columns=list(batch.columns))
+    expected = batch[batch[key].isin(stored[key])]
+    if len(expected) != len(stored) or not _same_rows(stored, expected):
+        connection.rollback()
         raise LoadFailed(
             f"{table.name} already holds {present} of the {len(batch)} rows with {key} "
-            f"{first}..{last}, loaded by something else. Empty the table "
-            "(reset_analysis_tables) and load again.")
-    return present == len(batch)
+            f"{first}..{last}, and they differ from this frame's: loaded by something else. "
+            "Empty the table (reset_analysis_tables) and load again.")
+    # A batch is one transaction, so a part of one can only be what a hard kill of the local
+    # TiDB left; it is deleted and loaded again whole.
+    connection.execute(table.delete().where(in_range))
+    connection.commit()
+
+
+def _same_rows(stored: pd.DataFrame, expected: pd.DataFrame) -> bool:
+    """True if two frames with the same columns, in the same key order, hold the same values."""
+    return all(
+        stored[column].astype(str).tolist() == expected[column].astype(str).tolist()
+        for column in expected.columns)
+
+
+def _repair_if_damaged(engine: Engine, table: Table) -> None:
+    """ADMIN CHECK TABLE; if rows and index entries disagree, repair the indexes or refuse."""
+    database = engine.url.database
+    try:
+        with engine.connect() as connection:
+            health = check_table(connection, database, table.name)
+            connection.rollback()
+    except DBAPIError as exc:
+        if error_code(exc) in NO_PRIVILEGE_CODES:
+            return  # this user may not check; a damaged table is still reported when loading
+        raise
+    if health.ok:
+        return
+    repaired = repair_table(engine, database, table.name)
+    if repaired.problem:
+        raise TableDamaged(
+            f"{database}.{table.name} is damaged ({repaired.problem}), and repairing its "
+            "indexes did not fix it. Empty it with reset_analysis_tables(engine) and load "
+            "again, or start the local TiDB from empty data with `crm-tidb up --fresh`.")
 
 
 def _load_batch(connection, table: Table, batch: pd.DataFrame) -> None:
@@ -284,7 +362,9 @@ def _load_batch(connection, table: Table, batch: pd.DataFrame) -> None:
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline="") as csv:
             csv.write(csv_text(table, batch))
-        _load_csv(connection.cursor(), table, list(batch.columns), path)
+        key = table.primary_key.columns.values()[0].name
+        _load_csv(connection.cursor(), table, list(batch.columns), path,
+                  (int(batch[key].iloc[0]), int(batch[key].iloc[-1])))
     finally:
         os.unlink(path)
 
@@ -325,24 +405,64 @@ def csv_text(table: Table, batch: pd.DataFrame) -> str:
     return "\n".join(",".join(row) for row in zip(*fields, strict=True)) + "\n"
 
 
-def _load_csv(cursor, table: Table, columns: list[str], path: str) -> None:
-    """LOAD DATA LOCAL INFILE of one CSV file in its own transaction."""
-    # Optimistic: a pessimistic transaction (TiDB's default) would lock every loaded row.
-    cursor.execute("BEGIN OPTIMISTIC")
+def _load_csv(cursor, table: Table, columns: list[str], path: str,
+              key_range: tuple[int, int] | None = None) -> None:
+    """LOAD DATA LOCAL INFILE of one CSV file in its own transaction, then its read-back."""
     try:
-        cursor.execute(
-            f"LOAD DATA LOCAL INFILE %s INTO TABLE `{table.name}` CHARACTER SET utf8mb4 "
-            f"{_CSV_DIALECT} ({', '.join(f'`{c}`' for c in columns)})", (path,))
-        # LOCAL turns bad values into warnings, so a warning means a bad batch.
-        cursor.execute("SHOW WARNINGS")  # at most max_error_count (64) rows
-        warnings = cursor.fetchall()
-        if warnings:
-            raise LoadFailed(f"TiDB warned while loading {table.name} "
-                             f"({[w[2] for w in warnings[:5]]}); the batch was rolled back.")
-    except BaseException:
-        cursor.execute("ROLLBACK")
-        raise
-    cursor.execute("COMMIT")
+        # Optimistic: a pessimistic transaction (TiDB's default) would lock every loaded row.
+        cursor.execute("BEGIN OPTIMISTIC")
+        try:
+            cursor.execute(
+                f"LOAD DATA LOCAL INFILE %s INTO TABLE `{table.name}` CHARACTER SET utf8mb4 "
+                f"{_CSV_DIALECT} ({', '.join(f'`{c}`' for c in columns)})", (path,))
+            # LOCAL turns bad values into warnings, so a warning means a bad batch.
+            cursor.execute("SHOW WARNINGS")  # at most max_error_count (64) rows
+            warnings = cursor.fetchall()
+            if warnings:
+                raise LoadFailed(f"TiDB warned while loading {table.name} "
+                                 f"({[w[2] for w in warnings[:5]]}); the batch was rolled back.")
+        except BaseException:
+            _rollback_quietly(cursor)
+            raise
+        cursor.execute("COMMIT")
+        if READ_BACK_AFTER_COMMIT and key_range is not None:
+            _read_back(cursor, table, key_range)
+    except pymysql.err.MySQLError as exc:
+        raise _load_error(table, exc) from exc
+
+
+def _read_back(cursor, table: Table, key_range: tuple[int, int]) -> None:
+    """Read the committed batch's rows and index entries, so TiDB finishes writing them."""
+    key = table.primary_key.columns.values()[0].name
+    for index in [None, *sorted(index.name for index in table.indexes)]:
+        hint = f" USE INDEX (`{index}`)" if index else ""
+        cursor.execute(f"SELECT COUNT(*) FROM `{table.name}`{hint} WHERE `{key}` BETWEEN %s AND %s",
+                       key_range)
+        cursor.fetchall()
+    cursor.execute("ROLLBACK")  # end the read's transaction
+
+
+def _rollback_quietly(cursor) -> None:
+    with contextlib.suppress(pymysql.err.MySQLError):  # the connection is gone, and the
+        cursor.execute("ROLLBACK")                     # transaction with it
+
+
+def _load_error(table: Table, exc: Exception) -> Exception:
+    """A database error during a batch as the project's error saying what to do."""
+    code = error_code(exc)
+    if code in INCONSISTENCY_CODES:
+        return TableDamaged(
+            f"TiDB found rows and index entries of {table.name} disagreeing (error {code}), "
+            "as a hard kill of the local TiDB leaves them; this batch was not written. Run "
+            "the same load again: it checks the table, repairs its indexes and rewrites what "
+            "is missing. `crm-tidb repair` repairs every table at once.")
+    if code in CONNECTION_LOST_CODES:
+        return LoadFailed(
+            f"The connection to TiDB broke while loading {table.name} (error {code}): the "
+            "server stopped or was killed. Batches committed before stay. Once TiDB answers "
+            "again (`crm-tidb up`), run the same load again: it resumes, and repairs what a "
+            "killed server left half-written.")
+    return exc
 
 
 def _checked_arguments(engine: object, table: object, frame: object, batch_rows: object,

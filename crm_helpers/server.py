@@ -15,11 +15,14 @@ import socket
 import subprocess
 import time
 import urllib.request
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pymysql
 from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError
 
 from crm_helpers.config import (
     DEFAULT_PORT,
@@ -30,11 +33,19 @@ from crm_helpers.config import (
     load_settings,
     mask_url,
 )
-from crm_helpers.db import check_connection
-from crm_helpers.errors import PortInUse, TiDBServerError, TiDBStartTimeout
+from crm_helpers.db import check_connection, tidb_engine
+from crm_helpers.errors import CrmError, PortInUse, TiDBStartTimeout, TiDBStillStopping
+from crm_helpers.recovery import check_tables
 from crm_helpers.tidb_build import tidb_server_binary
 
 DEFAULT_HOME = PROJECT_ROOT / ".tidb"
+
+Report = Callable[[str], None]
+
+
+class CrashDamageWarning(UserWarning):
+    """Tables of the local TiDB were found damaged after it stopped without a clean shutdown."""
+
 
 # Processes started by this Python process, kept so that stopping them also reaps them.
 _children: dict[int, subprocess.Popen] = {}
@@ -60,6 +71,21 @@ class LocalTiDB:
     @property
     def pid_file(self) -> Path:
         return self.home / "tidb.pid"
+
+    @property
+    def running_marker(self) -> Path:
+        """Written at start, removed once the server has shut down cleanly."""
+        return self.home / "tidb.running"
+
+    @property
+    def stopping_marker(self) -> Path:
+        """Written when `stop_local_tidb` asks the server to shut down."""
+        return self.home / "tidb.stopping"
+
+    @property
+    def damage_file(self) -> Path:
+        """The tables found damaged after an unclean stop, until they are repaired."""
+        return self.home / "damaged-tables.json"
 
     def url(self, database: str | None = None) -> URL:
         """The root URL of this server (the local root user has no password)."""
@@ -90,22 +116,34 @@ def local_tidb(settings: Settings | None = None) -> LocalTiDB:
 
 
 def start_local_tidb(local: LocalTiDB | None = None, *, fresh: bool = False,
-                     timeout: float = 180.0) -> LocalTiDB:
-    """Start the local TiDB (or find it already running) and return once it answers SQL."""
+                     timeout: float = 180.0, report: Report | None = None) -> LocalTiDB:
+    """Start the local TiDB (or find it already running) and return once it answers SQL.
+
+    If the previous server died without a clean shutdown, every table of the project's
+    databases is checked once it answers; damaged ones are reported through `report` (or as
+    a `CrashDamageWarning`) and kept in `damage_file` until `crm-tidb repair`.
+    """
     local = local or local_tidb()
     binary = tidb_server_binary()
     pid = _running_pid(local)
+    if pid is not None and local.stopping_marker.exists():
+        # An interrupted `down`: let that clean shutdown finish before starting again.
+        _wait_for_clean_exit(local, pid, report=report)
+        pid = None
     if pid is not None and fresh:
-        stop_local_tidb(local)
+        stop_local_tidb(local, report=report)
         pid = None
     if pid is not None:
         _wait_until_ready(local, pid, timeout)
         return local
+    unclean = not fresh and _stopped_uncleanly(local)
     local.pid_file.unlink(missing_ok=True)  # stale: its process is gone
+    local.stopping_marker.unlink(missing_ok=True)
     _check_port_free(local.host, local.port, "--port", "TIDB_PORT")
     _check_port_free(local.host, local.status_port, "--status-port", "TIDB_STATUS_PORT")
     if fresh:
         shutil.rmtree(local.data_dir, ignore_errors=True)
+        local.damage_file.unlink(missing_ok=True)
     local.home.mkdir(parents=True, exist_ok=True)
     config = _write_config(local)
     command = [str(binary), "--store=unistore", f"--path={local.data_dir}",
@@ -118,23 +156,32 @@ def start_local_tidb(local: LocalTiDB | None = None, *, fresh: bool = False,
                                 stdout=stderr, stderr=stderr, start_new_session=True)
     _children[proc.pid] = proc
     local.pid_file.write_text(f"{proc.pid}\n")
+    local.running_marker.write_text(f"{proc.pid}\n")
     _wait_until_ready(local, proc.pid, timeout)
+    if unclean:
+        _check_after_unclean_stop(local, report)
     return local
 
 
-def stop_local_tidb(local: LocalTiDB | None = None, *, timeout: float = 30.0) -> bool:
-    """Stop the local TiDB: SIGTERM, then SIGKILL after `timeout`. False if none was running."""
+def stop_local_tidb(local: LocalTiDB | None = None, *, stall_timeout: float = 120.0,
+                    max_wait: float = 1800.0, report: Report | None = None) -> bool:
+    """Stop the local TiDB cleanly (SIGTERM) and wait for it. False if none was running.
+
+    It is never killed: a clean shutdown writes what the store holds in memory to disk, and a
+    kill would lose the last committed transactions. The wait goes on while the server shows
+    signs of work (CPU, disk writes, log lines); after `stall_timeout` s without any, or
+    `max_wait` s in all, TiDBStillStopping is raised and the server is left running.
+    """
     local = local or local_tidb()
     pid = _running_pid(local)
     if pid is None:
         local.pid_file.unlink(missing_ok=True)
+        local.stopping_marker.unlink(missing_ok=True)
         return False
+    local.stopping_marker.write_text(f"{pid}\n")
     os.kill(pid, signal.SIGTERM)
-    if not _wait_for_exit(pid, timeout):
-        os.kill(pid, signal.SIGKILL)
-        if not _wait_for_exit(pid, 10.0):
-            raise TiDBServerError(f"tidb-server (pid {pid}) survived SIGKILL; check `ps {pid}`.")
-    local.pid_file.unlink(missing_ok=True)
+    _wait_for_clean_exit(local, pid, stall_timeout=stall_timeout, max_wait=max_wait,
+                         report=report)
     return True
 
 
@@ -157,6 +204,127 @@ def ensure_tidb(settings: Settings | None = None) -> Settings:
         start_local_tidb(local_tidb(settings))
     check_connection(settings.url())
     return settings
+
+
+def damaged_tables(local: LocalTiDB | None = None) -> list[str]:
+    """Tables found damaged after the local TiDB's last unclean stop and not repaired since."""
+    local = local or local_tidb()
+    try:
+        return json.loads(local.damage_file.read_text())["damaged"]
+    except (FileNotFoundError, ValueError, KeyError):
+        return []
+
+
+def record_damage(local: LocalTiDB, names: list[str]) -> None:
+    """Remember which tables are damaged (shown by `crm-tidb up`/`status`); [] forgets."""
+    if names:
+        local.damage_file.write_text(json.dumps({"damaged": names}, indent=1) + "\n")
+    else:
+        local.damage_file.unlink(missing_ok=True)
+
+
+def _check_after_unclean_stop(local: LocalTiDB, report: Report | None) -> None:
+    """Check every project table after an unclean stop; record and report the damaged ones."""
+    say = report or (lambda message: None)
+    say(f"The previous local TiDB in {local.home} stopped without a clean shutdown (killed or "
+        "crashed): transactions committed just before may be lost. Checking every table "
+        "(ADMIN CHECK TABLE)...")
+    engine = tidb_engine(local.url())
+    try:
+        results = check_tables(engine, report=say)
+    except (CrmError, DBAPIError) as exc:
+        message = (f"Could not check the tables after the unclean stop ({exc}). "
+                   "Run `crm-tidb check` to try again.")
+        _tell(report, message)
+        return
+    finally:
+        engine.dispose()
+    damaged = [result for result in results if not result.ok]
+    record_damage(local, [result.name for result in damaged])
+    if not damaged:
+        say(f"All {len(results)} tables are consistent. Rows written in the last moments "
+            "before the stop may still be missing: re-run the loads (they resume).")
+        return
+    message = (
+        f"{len(damaged)} of {len(results)} tables are damaged (their indexes and rows "
+        "disagree):\n" + "\n".join(f"  {r.name}: {r.problem}" for r in damaged) +
+        "\nRepair them with `crm-tidb repair` (removes index entries without rows and adds "
+        "missing ones), then re-run the loads that wrote them: load_frame / load_generated "
+        "resume and rewrite what is missing. Or start from empty data with "
+        "`crm-tidb up --fresh`.")
+    _tell(report, message)
+
+
+def _tell(report: Report | None, message: str) -> None:
+    """Through `report` if given, else as a warning (shown in notebooks and scripts)."""
+    if report:
+        report(message)
+    else:
+        warnings.warn(message, CrashDamageWarning, stacklevel=4)
+
+
+def _stopped_uncleanly(local: LocalTiDB) -> bool:
+    """True if the last server started here ended without its store's clean close."""
+    marker = local.running_marker
+    if not marker.exists():
+        return False  # never started here, or stopped cleanly
+    # unistore writes this file as the last step of a clean shutdown.
+    lock_dump = local.data_dir / "lock_store"
+    return not (lock_dump.exists() and lock_dump.stat().st_mtime >= marker.stat().st_mtime)
+
+
+def _wait_for_clean_exit(local: LocalTiDB, pid: int, *, stall_timeout: float = 120.0,
+                         max_wait: float = 1800.0, report: Report | None = None) -> None:
+    """Wait for a server that was sent SIGTERM to exit, while it shows signs of work."""
+    started = last_work = time.monotonic()
+    activity = _activity(local, pid)
+    next_report = started + 3.0
+    while _alive(pid):
+        time.sleep(0.2)
+        now = time.monotonic()
+        if (current := _activity(local, pid)) != activity:
+            activity, last_work = current, now
+        waited = now - started
+        if now - last_work > stall_timeout or waited > max_wait:
+            raise TiDBStillStopping(
+                f"tidb-server (pid {pid}) has been shutting down for {waited:.0f} s "
+                f"({now - last_work:.0f} s without any sign of work). It is left running, "
+                f"because killing it loses the transactions it has not written to disk yet. "
+                f"See the end of {local.log_file}; run `crm-tidb down` again to keep waiting. "
+                f"Only if it never ends: `kill -9 {pid}`, then `crm-tidb up` checks the tables.")
+        if report and now >= next_report:
+            report(f"Waiting for tidb-server (pid {pid}) to finish its clean shutdown "
+                   f"({waited:.0f} s so far): it finishes open transactions and writes its "
+                   f"in-memory data to {local.data_dir}. Ctrl-C stops waiting and leaves it "
+                   "to finish by itself.")
+            next_report = now + 10.0
+    _children.pop(pid, None)
+    local.pid_file.unlink(missing_ok=True)
+    local.stopping_marker.unlink(missing_ok=True)
+    if not _stopped_uncleanly(local):
+        local.running_marker.unlink(missing_ok=True)
+
+
+def _activity(local: LocalTiDB, pid: int) -> tuple[int, ...]:
+    """Signs that a process is working: CPU ticks (in steps of 0.2 s), bytes written, log size."""
+    signs = []
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()
+        signs.append((int(fields[11]) + int(fields[12])) // 20)  # utime + stime, in 1/100 s
+    except (OSError, IndexError, ValueError):
+        pass
+    try:
+        for line in Path(f"/proc/{pid}/io").read_text().splitlines():
+            if line.startswith("write_bytes:"):
+                signs.append(int(line.split()[1]))
+    except (OSError, ValueError):
+        pass
+    for path in (local.log_file, local.home / "tidb-stderr.log"):
+        try:
+            signs.append(path.stat().st_size)
+        except OSError:
+            signs.append(-1)
+    return tuple(signs)
 
 
 # --- process and port helpers ------------------------------------------------------------

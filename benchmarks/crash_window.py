@@ -1,0 +1,117 @@
+"""Does reading a batch back right after its commit close the local store's crash window?
+
+    .venv/bin/python benchmarks/crash_window.py              # 5 runs each way, 100,000 rows
+    .venv/bin/python benchmarks/crash_window.py --runs 3 --rows 50000
+
+unistore keeps a transaction's locks in memory, and TiDB commits all keys but the first in
+the background after COMMIT has returned. Each run starts a throwaway local TiDB (its own
+folder and free ports), loads users, lets them settle, then loads one batch of orders through
+the loader and SIGKILLs tidb-server the moment the batch's load returns: once with the
+read-back after the commit (`loading.READ_BACK_AFTER_COMMIT`) and once without. It then starts
+the server again and counts the orders' rows and index entries and runs ADMIN CHECK TABLE.
+Results are printed and written as JSON under benchmarks/results/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from crm_helpers import loading
+from crm_helpers.db import tidb_engine
+from crm_helpers.generate import default_user_count, generate_orders, generate_users
+from crm_helpers.loading import analysis_metadata, analysis_orders, analysis_users, load_frame
+from crm_helpers.recovery import check_table
+from crm_helpers.server import LocalTiDB, local_tidb_status, start_local_tidb, stop_local_tidb
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def one_run(read_back: bool, rows: int, home: Path) -> dict:
+    """Load one batch of `rows` orders, SIGKILL the server as the load returns, count survivors."""
+    local = LocalTiDB(home=home, port=free_port(), status_port=free_port())
+    start_local_tidb(local, fresh=True)
+    pid = int(local.pid_file.read_text())
+    admin = tidb_engine(local.url())
+    with admin.begin() as connection:
+        connection.exec_driver_sql("CREATE DATABASE crash")
+    admin.dispose()
+    engine = tidb_engine(local.url("crash"), connect_args={"local_infile": True})
+    analysis_metadata.create_all(engine)
+    n_users = default_user_count(rows)
+    load_frame(engine, analysis_users, generate_users(n_users), progress=False)
+    time.sleep(2.0)  # everything before the measured batch is on disk well before the kill
+    orders = generate_orders(rows, n_users)
+    loading.READ_BACK_AFTER_COMMIT = read_back
+    connection = engine.raw_connection()
+    started = time.monotonic()
+    loading._load_batch(connection, analysis_orders, orders)
+    returned = time.monotonic()
+    os.kill(pid, signal.SIGKILL)
+    load_seconds = returned - started
+    while local_tidb_status(local).running:
+        time.sleep(0.05)
+    connection.invalidate()
+    engine.dispose()
+
+    messages: list[str] = []
+    start_local_tidb(local, report=messages.append)
+    engine = tidb_engine(local.url("crash"))
+    with engine.connect() as connection:
+        stored = connection.exec_driver_sql("SELECT COUNT(*) FROM orders").scalar_one()
+        indexed = connection.exec_driver_sql(
+            "SELECT COUNT(*) FROM orders USE INDEX (ix_orders_uid)").scalar_one()
+        health = check_table(connection, "crash", "orders")
+    engine.dispose()
+    stop_local_tidb(local)
+    return {"read_back": read_back, "rows": rows, "rows_after_restart": stored,
+            "index_entries_after_restart": indexed, "rows_lost": rows - stored,
+            "admin_check": health.problem or "ok", "load_seconds": round(load_seconds, 3),
+            "up_reported": messages}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5, help="runs with and without read-back")
+    parser.add_argument("--rows", type=int, default=100_000, help="orders in the batch")
+    args = parser.parse_args()
+    results = []
+    with tempfile.TemporaryDirectory(prefix="crash-window-") as folder:
+        for run in range(args.runs):
+            for read_back in (False, True):
+                result = one_run(read_back, args.rows, Path(folder) / f"run{run}-{read_back}")
+                results.append(result)
+                print(f"run {run + 1} read_back={read_back!s:5} rows after restart "
+                      f"{result['rows_after_restart']:>7,} of {args.rows:,} "
+                      f"(index {result['index_entries_after_restart']:,}), "
+                      f"ADMIN CHECK: {result['admin_check'][:60]}", flush=True)
+    for read_back in (False, True):
+        mine = [r for r in results if r["read_back"] is read_back]
+        lost = [r["rows_lost"] for r in mine]
+        damaged = sum(r["admin_check"] != "ok" for r in mine)
+        print(f"SUMMARY read_back={read_back}: {sum(1 for n in lost if n)} of {len(mine)} runs "
+              f"lost rows (lost per run: {lost}); {damaged} runs with ADMIN CHECK failing")
+    RESULTS.mkdir(exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    out = RESULTS / f"crash_window-{stamp}.json"
+    out.write_text(json.dumps({"argv": sys.argv[1:], "results": results}, indent=1) + "\n")
+    print(f"written to {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,165 @@
+"""Tables after a hard kill of the local TiDB: find the damaged ones and repair their indexes.
+
+The local store (unistore) keeps a transaction's locks in memory. When `tidb-server` is killed
+(SIGKILL, out of memory, power loss) in the moment after a commit returned, the keys it had not
+yet written to disk are lost: rows go missing, and a table's indexes and rows can disagree.
+`ADMIN CHECK TABLE` finds such tables; `ADMIN CLEANUP INDEX` (index entries without a row) and
+`ADMIN RECOVER INDEX` (rows without an index entry) make them consistent again. Rows that were
+lost stay lost: they have to be written again (a resumed `load_frame` does it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError
+
+#: TiDB's error codes for "this table's indexes and rows disagree".
+INCONSISTENCY_CODES = {8003, 8133, 8134, 8138, 8139, 8140, 8141, 8223}
+#: Databases TiDB keeps for itself; every other database on the local server is the project's.
+SYSTEM_DATABASES = {"mysql", "information_schema", "performance_schema", "metrics_schema",
+                    "sys", "lightning_task_info"}
+
+Report = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class TableHealth:
+    """What `ADMIN CHECK TABLE` said about one table (`problem` is None when it passed)."""
+
+    database: str
+    table: str
+    problem: str | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.database}.{self.table}"
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+
+@dataclass(frozen=True)
+class RepairResult:
+    """What `repair_table` did to one table, and whether it is consistent now."""
+
+    database: str
+    table: str
+    removed: int
+    added: int
+    problem: str | None
+
+    @property
+    def name(self) -> str:
+        return f"{self.database}.{self.table}"
+
+    def __str__(self) -> str:
+        done = (f"{self.name}: removed {self.removed:,} index entries without a row, "
+                f"added {self.added:,} missing ones")
+        if self.problem:
+            return f"{done}; still damaged ({self.problem})"
+        return f"{done}; consistent now"
+
+
+def error_code(exc: BaseException) -> int | None:
+    """The MySQL/TiDB error number of a driver error (or SQLAlchemy's wrapper of one)."""
+    original = exc.orig if isinstance(exc, DBAPIError) else exc
+    args = getattr(original, "args", ())
+    return args[0] if args and isinstance(args[0], int) else None
+
+
+def is_inconsistency(exc: BaseException) -> bool:
+    """True if `exc` is TiDB saying a table's indexes and rows disagree."""
+    return error_code(exc) in INCONSISTENCY_CODES
+
+
+def project_databases(connection: Connection) -> list[str]:
+    """Every database on the server except TiDB's own system databases."""
+    names = connection.exec_driver_sql("SHOW DATABASES").scalars().all()
+    return sorted(name for name in names if name.lower() not in SYSTEM_DATABASES)
+
+
+def check_table(connection: Connection, database: str, table: str) -> TableHealth:
+    """`ADMIN CHECK TABLE` on one table; an inconsistency becomes `TableHealth.problem`."""
+    try:
+        connection.exec_driver_sql(f"ADMIN CHECK TABLE `{database}`.`{table}`")
+    except DBAPIError as exc:
+        if not is_inconsistency(exc):
+            raise
+        return TableHealth(database, table, _message(exc))
+    return TableHealth(database, table)
+
+
+def check_tables(engine: Engine, databases: Sequence[str] | None = None, *,
+                 report: Report | None = None) -> list[TableHealth]:
+    """`ADMIN CHECK TABLE` on every base table of `databases` (default: the project's)."""
+    results = []
+    with _autocommit(engine) as connection:
+        for database in databases if databases is not None else project_databases(connection):
+            for table in _base_tables(connection, database):
+                if report:
+                    report(f"checking {database}.{table}")
+                results.append(check_table(connection, database, table))
+    return results
+
+
+def repair_table(engine: Engine, database: str, table: str) -> RepairResult:
+    """Make one table's indexes agree with its rows again, then check it.
+
+    Index entries whose row is gone are removed, rows without index entries get them back.
+    Rows that were lost are not brought back: write them again.
+    """
+    removed = added = 0
+    with _autocommit(engine) as connection:
+        for index in _indexes(connection, database, table):
+            target = f"`{database}`.`{table}` `{index}`"
+            removed += int(connection.exec_driver_sql(
+                f"ADMIN CLEANUP INDEX {target}").scalar_one())
+            # RECOVER INDEX answers (ADDED_COUNT, SCAN_COUNT).
+            added += int(connection.exec_driver_sql(f"ADMIN RECOVER INDEX {target}").first()[0])
+        health = check_table(connection, database, table)
+    return RepairResult(database, table, removed, added, health.problem)
+
+
+def repair_tables(engine: Engine, tables: Sequence[TableHealth], *,
+                  report: Report | None = None) -> list[RepairResult]:
+    """`repair_table` on each damaged table of `tables`."""
+    results = []
+    for health in tables:
+        if health.ok:
+            continue
+        if report:
+            report(f"repairing {health.name}")
+        results.append(repair_table(engine, health.database, health.table))
+    return results
+
+
+def _autocommit(engine: Engine) -> Connection:
+    """A connection where each ADMIN statement is its own transaction (repairs are kept)."""
+    return engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+
+
+def _base_tables(connection: Connection, database: str) -> list[str]:
+    rows = connection.exec_driver_sql(
+        "SELECT TABLE_NAME FROM information_schema.TABLES "
+        "WHERE TABLE_SCHEMA = %s AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME",
+        (database,)).scalars().all()
+    return list(rows)
+
+
+def _indexes(connection: Connection, database: str, table: str) -> list[str]:
+    """The table's indexes that are stored apart from its rows (not a clustered primary key)."""
+    rows = connection.exec_driver_sql(
+        "SELECT DISTINCT KEY_NAME FROM information_schema.TIDB_INDEXES "
+        "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s AND CLUSTERED <> 'YES' ORDER BY KEY_NAME",
+        (database, table)).scalars().all()
+    return list(rows)
+
+
+def _message(exc: DBAPIError) -> str:
+    args = getattr(exc.orig, "args", ())
+    text = str(args[1]) if len(args) > 1 else str(exc.orig)
+    return f"error {error_code(exc)}: {text[:300]}"

@@ -1,0 +1,236 @@
+"""Hard kills of the local TiDB: `down` never kills, `up` checks the tables, loads resume exactly.
+
+Every test here runs its own throwaway tidb-server (own folder, free ports), so killing it
+touches nothing else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import pandas as pd
+import pytest
+
+from crm_helpers import loading
+from crm_helpers.db import tidb_engine
+from crm_helpers.errors import TiDBStillStopping
+from crm_helpers.generate import default_user_count, generate_orders, generate_users
+from crm_helpers.loading import (
+    analysis_metadata,
+    analysis_orders,
+    analysis_users,
+    load_frame,
+    load_generated,
+)
+from crm_helpers.recovery import check_tables
+from crm_helpers.server import (
+    LocalTiDB,
+    damaged_tables,
+    local_tidb_status,
+    start_local_tidb,
+    stop_local_tidb,
+)
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.lifecycle
+CRM_TIDB = [sys.executable, "-m", "crm_helpers.cli"]
+
+
+@pytest.fixture
+def server(tmp_path) -> Iterator[LocalTiDB]:
+    """A throwaway local TiDB, started; stopped (after SIGCONT, in case) at the end."""
+    local = LocalTiDB(home=tmp_path / "tidb", port=free_port(), status_port=free_port())
+    start_local_tidb(local)
+    yield local
+    pid = local_tidb_status(local).pid
+    if pid:
+        os.kill(pid, signal.SIGCONT)
+        stop_local_tidb(local)
+
+
+def server_pid(local: LocalTiDB) -> int:
+    return int(local.pid_file.read_text())
+
+
+def kill_server(local: LocalTiDB) -> None:
+    """SIGKILL our own tidb-server and wait until it is gone."""
+    pid = server_pid(local)
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 20
+    while local_tidb_status(local).running and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def cli_env(local: LocalTiDB) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TIDB_", "CA_PATH"))}
+    return {**env, "TIDB_LOCAL_HOME": str(local.home), "TIDB_PORT": str(local.port),
+            "TIDB_STATUS_PORT": str(local.status_port)}
+
+
+def analysis_db(local: LocalTiDB, name: str = "crm_analysis"):
+    admin = tidb_engine(local.url())
+    with admin.begin() as connection:
+        connection.exec_driver_sql(f"CREATE DATABASE IF NOT EXISTS `{name}`")
+    admin.dispose()
+    engine = tidb_engine(local.url(name), connect_args={"local_infile": True})
+    analysis_metadata.create_all(engine)
+    return engine
+
+
+def content_digest(frame: pd.DataFrame) -> str:
+    """A checksum of (oid, uid, price, ordered_at), in oid order."""
+    frame = frame.sort_values("oid", ignore_index=True)
+    text = "\n".join(f"{o},{u},{p!r},{t:%Y-%m-%d %H:%M:%S}" for o, u, p, t in zip(
+        frame["oid"], frame["uid"], frame["price"].astype(float), frame["ordered_at"],
+        strict=True))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def stored_orders(engine) -> pd.DataFrame:
+    with engine.connect() as connection:
+        return pd.read_sql("SELECT oid, uid, price, ordered_at FROM orders ORDER BY oid",
+                           connection)
+
+
+# --- down: wait for a clean shutdown, never kill ---------------------------------------------
+
+def test_down_never_kills_a_server_that_is_still_shutting_down(server):
+    pid = server_pid(server)
+    os.kill(pid, signal.SIGSTOP)  # a shutdown that takes long (here: makes no progress at all)
+    messages: list[str] = []
+    with pytest.raises(TiDBStillStopping) as caught:
+        stop_local_tidb(server, stall_timeout=4, report=messages.append)
+    assert f"pid {pid}" in str(caught.value) and "left running" in str(caught.value)
+    assert any("Waiting for tidb-server" in message for message in messages)
+    assert local_tidb_status(server).running, "down killed the server"
+    os.kill(pid, signal.SIGCONT)  # the SIGTERM it got is still pending: it shuts down now
+    stop_local_tidb(server)
+    assert not local_tidb_status(server).running
+    assert (server.data_dir / "lock_store").exists(), "the store was not closed cleanly"
+    assert not server.running_marker.exists()
+
+
+def test_ctrl_c_during_down_leaves_the_server_shutting_down_and_up_waits_for_it(server):
+    pid = server_pid(server)
+    os.kill(pid, signal.SIGSTOP)
+    down = subprocess.Popen([*CRM_TIDB, "down"], env=cli_env(server), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    time.sleep(5)
+    down.send_signal(signal.SIGINT)
+    _, err = down.communicate(timeout=30)
+    assert down.returncode == 130
+    assert "Waiting for tidb-server" in err and "stopped waiting" in err
+    assert local_tidb_status(server).running
+    os.kill(pid, signal.SIGCONT)
+    start_local_tidb(server)  # waits for the interrupted shutdown to end, then starts anew
+    assert server_pid(server) != pid
+    assert not server.running_marker.exists() or server.running_marker.read_text().strip() \
+        != str(pid)
+
+
+# --- up: notice an unclean stop and check the tables -----------------------------------------
+
+def test_up_after_a_clean_down_does_not_check(server):
+    stop_local_tidb(server)
+    messages: list[str] = []
+    start_local_tidb(server, report=messages.append)
+    assert messages == []
+
+
+def damage_by_kill_after_commit(local: LocalTiDB, rows: int = 60_000) -> None:
+    """Load a batch without read-back and SIGKILL the server as its COMMIT returns."""
+    engine = analysis_db(local)
+    load_frame(engine, analysis_users, generate_users(default_user_count(rows)), progress=False)
+    time.sleep(1)
+    connection = engine.raw_connection()
+    old, loading.READ_BACK_AFTER_COMMIT = loading.READ_BACK_AFTER_COMMIT, False
+    try:
+        loading._load_batch(connection, analysis_orders, generate_orders(rows))
+        os.kill(server_pid(local), signal.SIGKILL)
+    finally:
+        loading.READ_BACK_AFTER_COMMIT = old
+        connection.invalidate()
+        engine.dispose()
+    kill_server(local)
+
+
+def test_up_after_a_kill_names_the_damaged_tables_and_repair_fixes_them(server):
+    for _attempt in range(3):  # a kill lands in the window nearly always; retry if not
+        damage_by_kill_after_commit(server)
+        messages: list[str] = []
+        start_local_tidb(server, report=messages.append)
+        if damaged_tables(server):
+            break
+    report = "\n".join(messages)
+    assert "stopped without a clean shutdown" in report
+    assert damaged_tables(server) == ["crm_analysis.orders"]
+    assert "crm_analysis.orders" in report and "crm-tidb repair" in report
+    status = subprocess.run([*CRM_TIDB, "status"], env=cli_env(server), capture_output=True,
+                            text=True, check=False)
+    assert "crm_analysis.orders" in status.stdout and "crm-tidb repair" in status.stdout
+    repair = subprocess.run([*CRM_TIDB, "repair"], env=cli_env(server), capture_output=True,
+                            text=True, check=False)
+    assert repair.returncode == 0, repair.stderr
+    assert "crm_analysis.orders: removed" in repair.stdout and "consistent now" in repair.stdout
+    assert damaged_tables(server) == []
+    engine = tidb_engine(server.url())
+    assert all(health.ok for health in check_tables(engine))
+    engine.dispose()
+
+
+# --- loads survive a server kill ---------------------------------------------------------------
+
+N_ORDERS = 20_000
+BATCH_ROWS = 1_000
+KILLABLE_LOAD = """
+import sys
+from crm_helpers.db import tidb_engine
+from crm_helpers.loading import analysis_metadata, load_generated
+engine = tidb_engine(sys.argv[1], connect_args={"local_infile": True})
+analysis_metadata.create_all(engine)
+load_generated(engine, int(sys.argv[2]), batch_rows=int(sys.argv[3]), progress=False)
+"""
+
+
+@pytest.mark.parametrize("kill_after_rows", [1_000, 4_000, 8_000, 12_000, 16_000])
+def test_server_killed_mid_load_then_up_then_resume_reaches_exactly_n(server, kill_after_rows):
+    engine = analysis_db(server)
+    engine.dispose()
+    url = server.url("crm_analysis").render_as_string(hide_password=False)
+    loader = subprocess.Popen([sys.executable, "-c", KILLABLE_LOAD, url, str(N_ORDERS),
+                               str(BATCH_ROWS)], stderr=subprocess.PIPE, text=True)
+    watcher = tidb_engine(server.url("crm_analysis"))
+    deadline = time.monotonic() + 120
+    count = 0
+    while count < kill_after_rows and time.monotonic() < deadline and loader.poll() is None:
+        with watcher.connect() as connection:
+            count = connection.exec_driver_sql("SELECT COUNT(*) FROM orders").scalar_one()
+        time.sleep(0.02)
+    watcher.dispose()
+    kill_server(server)
+    _, err = loader.communicate(timeout=60)
+    assert loader.returncode != 0, "the load finished before the kill; kill earlier"
+    assert "LoadFailed" in err and "run the same load again" in err
+    assert "8141" not in err and "8223" not in err
+
+    messages: list[str] = []
+    start_local_tidb(server, report=messages.append)
+    assert any("stopped without a clean shutdown" in message for message in messages)
+    engine = tidb_engine(server.url("crm_analysis"), connect_args={"local_infile": True})
+    load_generated(engine, N_ORDERS, batch_rows=BATCH_ROWS, progress=False)
+    stored = stored_orders(engine)
+    expected = generate_orders(N_ORDERS, default_user_count(N_ORDERS))
+    assert len(stored) == N_ORDERS
+    assert stored["oid"].tolist() == list(range(1, N_ORDERS + 1))
+    assert content_digest(stored) == content_digest(expected)
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("SELECT COUNT(*) FROM users").scalar_one() \
+            == default_user_count(N_ORDERS)
+    assert all(health.ok for health in check_tables(engine, ["crm_analysis"]))
+    engine.dispose()
