@@ -279,7 +279,7 @@ def _load_batches(engine: Engine, table: Table, batches: list[pd.DataFrame], wor
                 local.connection = engine.raw_connection()
                 connections.append(local.connection)
             _load_batch(local.connection, table, batch)
-        except (pymysql.err.MySQLError, DBAPIError) as exc:
+        except (pymysql.err.MySQLError, DBAPIError, TiDBConnectionError) as exc:
             failed.set()
             raise _load_error(table, exc) from exc
         except BaseException:
@@ -342,7 +342,7 @@ def _repair_if_damaged(engine: Engine, table: Table) -> None:
         with engine.connect() as connection:
             health = check_table(connection, database, table.name)
             connection.rollback()
-    except DBAPIError as exc:
+    except pymysql.err.MySQLError as exc:
         if error_code(exc) in NO_PRIVILEGE_CODES:
             return  # this user may not check; a damaged table is still reported when loading
         raise
@@ -456,7 +456,7 @@ def _load_error(table: Table, exc: Exception) -> Exception:
             "as a hard kill of the local TiDB leaves them; this batch was not written. Run "
             "the same load again: it checks the table, repairs its indexes and rewrites what "
             "is missing. `crm-tidb repair` repairs every table at once.")
-    if code in CONNECTION_LOST_CODES:
+    if code in CONNECTION_LOST_CODES or isinstance(exc, TiDBConnectionError):
         return LoadFailed(
             f"The connection to TiDB broke while loading {table.name} (error {code}): the "
             "server stopped or was killed. Batches committed before stay. Once TiDB answers "

@@ -232,7 +232,7 @@ def _check_after_unclean_stop(local: LocalTiDB, report: Report | None) -> None:
     engine = tidb_engine(local.url())
     try:
         results = check_tables(engine, report=say)
-    except (CrmError, DBAPIError) as exc:
+    except (CrmError, DBAPIError, pymysql.err.MySQLError) as exc:
         message = (f"Could not check the tables after the unclean stop ({exc}). "
                    "Run `crm-tidb check` to try again.")
         _tell(report, message)

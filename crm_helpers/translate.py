@@ -22,11 +22,13 @@ from crm_helpers.dialect.server_errors import TIDB_RULES
 from crm_helpers.errors import (
     CrmError,
     InvalidInput,
+    TableDamaged,
     TiDBAuthError,
     TiDBConnectionError,
     TiDBNotRunning,
     UserNotFound,
 )
+from crm_helpers.recovery import INCONSISTENCY_CODES
 
 # MySQL protocol error codes that TiDB (or PyMySQL, for the 2000s) returns.
 CANNOT_CONNECT = 2003
@@ -120,6 +122,14 @@ def _missing_value(failure: Failure) -> CrmError:
                         "give every column of the row a value.")
 
 
+def _table_damaged(failure: Failure) -> CrmError:
+    return TableDamaged(
+        f"TiDB found a table's rows and index entries disagreeing ({failure.message[:300]}; "
+        f"error {failure.code}), as a hard kill of the local TiDB leaves them. Run "
+        "`crm-tidb repair` to repair the indexes of every damaged table, then write again what "
+        "is missing (load_frame and load_generated resume and do both by themselves).")
+
+
 #: MySQL error code -> the rule that turns it into the project's exception.
 RULES: dict[int, Rule] = {
     CANNOT_CONNECT: _not_running,
@@ -132,6 +142,8 @@ RULES: dict[int, Rule] = {
     VALUE_TOO_LONG: _value_does_not_fit,
     OUT_OF_RANGE: _value_does_not_fit,
     COLUMN_NOT_NULL: _missing_value,
+    # Rows and indexes that disagree, e.g. after a hard kill of the local TiDB (recovery.py).
+    **dict.fromkeys(INCONSISTENCY_CODES, _table_damaged),
     # TiDB's own: write conflicts (WriteConflict, retried by run_transaction), TiFlash
     # needed, no shared locks, isolation levels TiDB lacks (crm_helpers.dialect).
     **TIDB_RULES,

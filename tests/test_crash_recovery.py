@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -19,7 +20,7 @@ import pytest
 
 from crm_helpers import loading
 from crm_helpers.db import tidb_engine
-from crm_helpers.errors import TiDBStillStopping
+from crm_helpers.errors import TableDamaged, TiDBStillStopping
 from crm_helpers.generate import default_user_count, generate_orders, generate_users
 from crm_helpers.loading import (
     analysis_metadata,
@@ -121,11 +122,13 @@ def test_ctrl_c_during_down_leaves_the_server_shutting_down_and_up_waits_for_it(
     os.kill(pid, signal.SIGSTOP)
     down = subprocess.Popen([*CRM_TIDB, "down"], env=cli_env(server), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    time.sleep(5)
+    ready, _, _ = select.select([down.stderr], [], [], 60)
+    first = down.stderr.readline() if ready else ""
+    assert "Waiting for tidb-server" in first and "clean shutdown" in first
     down.send_signal(signal.SIGINT)
     _, err = down.communicate(timeout=30)
     assert down.returncode == 130
-    assert "Waiting for tidb-server" in err and "stopped waiting" in err
+    assert "stopped waiting" in err
     assert local_tidb_status(server).running
     os.kill(pid, signal.SIGCONT)
     start_local_tidb(server)  # waits for the interrupted shutdown to end, then starts anew
@@ -171,6 +174,10 @@ def test_up_after_a_kill_names_the_damaged_tables_and_repair_fixes_them(server):
     assert "stopped without a clean shutdown" in report
     assert damaged_tables(server) == ["crm_analysis.orders"]
     assert "crm_analysis.orders" in report and "crm-tidb repair" in report
+    engine = tidb_engine(server.url())
+    with pytest.raises(TableDamaged, match="crm-tidb repair"), engine.connect() as connection:
+        connection.exec_driver_sql("ADMIN CHECK TABLE crm_analysis.orders")
+    engine.dispose()
     status = subprocess.run([*CRM_TIDB, "status"], env=cli_env(server), capture_output=True,
                             text=True, check=False)
     assert "crm_analysis.orders" in status.stdout and "crm-tidb repair" in status.stdout
@@ -223,7 +230,9 @@ def test_server_killed_mid_load_then_up_then_resume_reaches_exactly_n(server, ki
     start_local_tidb(server, report=messages.append)
     assert any("stopped without a clean shutdown" in message for message in messages)
     engine = tidb_engine(server.url("crm_analysis"), connect_args={"local_infile": True})
-    load_generated(engine, N_ORDERS, batch_rows=BATCH_ROWS, progress=False)
+    _, orders = load_generated(engine, N_ORDERS, batch_rows=BATCH_ROWS, progress=False)
+    print(f"kill after {count:,} rows; up: {damaged_tables(server) or 'no damaged table'}; "
+          f"resume: {orders}")
     stored = stored_orders(engine)
     expected = generate_orders(N_ORDERS, default_user_count(N_ORDERS))
     assert len(stored) == N_ORDERS
