@@ -104,8 +104,9 @@ def _run(args: argparse.Namespace) -> int:
 def _print_damage(local) -> None:
     damaged = damaged_tables(local)
     if damaged:
-        print(f"Damaged after an unclean stop: {', '.join(damaged)}. "
-              "Repair with `crm-tidb repair`, then re-run the loads that wrote them.")
+        print(f"Found damaged after the last unclean stop: {', '.join(damaged)}. Repair with "
+              "`crm-tidb repair`, then re-run the loads that wrote them (`crm-tidb check` "
+              "checks again).")
 
 
 def _check_or_repair(command: str, settings) -> int:
