@@ -633,31 +633,31 @@ def _column_problem(values: pd.Series, column: Column) -> str | None:
                     "its DATETIME column does not keep: round them first, e.g. "
                     f"frame[{name!r}].dt.floor('s')")
     elif isinstance(kind, String):  # also Enum, a String
-        is_text = np.array([isinstance(value, str) for value in present.tolist()], dtype=bool)
-        if not is_text.all():
-            example = present.tolist()[int(np.flatnonzero(~is_text)[0])]
-            return (f"column {name!r} must hold text; it holds {type(example).__name__} values "
-                    f"such as {example!r}: convert them to str first if that is what you mean")
-        texts = present.astype(object)
+        # Each distinct value is checked once (names and categories repeat a lot).
+        distinct = pd.unique(present.to_numpy(dtype=object))
+        not_text = [value for value in distinct if not isinstance(value, str)]
+        if not_text:
+            return (f"column {name!r} must hold text; it holds {type(not_text[0]).__name__} "
+                    f"values such as {not_text[0]!r}: convert them to str first if that is "
+                    "what you mean")
         if isinstance(kind, Enum) and kind.enums:
             unknown = ~values.astype(object).isin(kind.enums).to_numpy() & ~missing
             if unknown.any():
                 return f"column {name!r}: {_rows(unknown)} are not one of {kind.enums}"
-        unencodable = [position for position, text
-                       in zip(np.flatnonzero(~missing), texts, strict=True) if not _is_utf8(text)]
+        unencodable = [text for text in distinct if not _is_utf8(text)]
         if unencodable:
-            return (f"column {name!r}: {_rows(np.isin(np.arange(len(values)), unencodable))} "
-                    "hold characters UTF-8 cannot encode (lone surrogates); fix the text")
+            rows = values.isin(unencodable).to_numpy() & ~missing
+            return (f"column {name!r}: {_rows(rows)} hold characters UTF-8 cannot encode (lone "
+                    "surrogates); fix the text")
         if kind.length is None and kind.__visit_name__.lower() == "text":
-            too_big = np.array([len(text.encode()) > _TEXT_BYTES for text in texts], dtype=bool)
-            if too_big.any():
-                rows = np.isin(np.arange(len(values)), np.flatnonzero(~missing)[too_big])
+            too_big = [text for text in distinct if len(text.encode()) > _TEXT_BYTES]
+            if too_big:
+                rows = values.isin(too_big).to_numpy() & ~missing
                 return f"column {name!r}: {_rows(rows)} are longer than TEXT's {_TEXT_BYTES} bytes"
-        if kind.length:
-            too_long = values.astype(object).str.len().to_numpy() > kind.length
-            if (too_long & ~missing).any():
-                return (f"column {name!r}: {_rows(too_long & ~missing)} are longer than "
-                        f"{kind.length} characters")
+        too_long = [text for text in distinct if kind.length and len(text) > kind.length]
+        if too_long:
+            rows = values.isin(too_long).to_numpy() & ~missing
+            return f"column {name!r}: {_rows(rows)} are longer than {kind.length} characters"
     else:
         return (f"column {name!r} has type {column.type!r}, which load_frame does not load; "
                 "use pandas.to_sql for it")
