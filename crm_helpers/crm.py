@@ -1,8 +1,8 @@
 """The tutorial's CRM operations, with validation: bad input raises and writes nothing.
 
 Each operation is one transaction run through `run_transaction`, so a write conflict with a
-concurrent caller is retried (with backoff) instead of reaching the caller; if the session was
-already in a transaction, or retries run out, the caller gets WriteConflict.
+concurrent caller is retried (with backoff) instead of reaching the caller; if the session's
+open transaction had already written rows, or retries run out, the caller gets WriteConflict.
 """
 
 from __future__ import annotations

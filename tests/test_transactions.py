@@ -140,12 +140,29 @@ def test_a_session_already_in_a_transaction_is_not_replayed(optimistic, engine, 
             session.execute(update(Order).where(Order.oid == one_order).values(price=2))
             commit_a_rival_change(engine, one_order, 3)
 
-        with pytest.raises(WriteConflict, match="already in a transaction") as raised:
+        with pytest.raises(WriteConflict, match="had already written") as raised:
             run_transaction(session, change)
         assert raised.value.attempts == 1
     with engine.connect() as connection:
         assert connection.scalar(text("SELECT COUNT(*) FROM users WHERE name = 'Dana'")) == 0
     assert price(engine, one_order) == 3
+
+
+def test_a_session_that_has_only_read_is_still_retried(optimistic, engine, one_order):
+    attempts = []
+    with Session(optimistic) as session:
+        assert session.get(Order, one_order).price == 10  # opens a read-only transaction
+        assert session.in_transaction()
+
+        def change(session):
+            attempts.append(session.get(Order, one_order).price)
+            session.execute(update(Order).where(Order.oid == one_order).values(price=2))
+            if len(attempts) == 1:
+                commit_a_rival_change(engine, one_order, 3)
+
+        run_transaction(session, change)
+    assert attempts == [10, 3]
+    assert price(engine, one_order) == 2
 
 
 def test_other_errors_roll_back_and_pass_unchanged(engine, one_order):

@@ -110,8 +110,9 @@ def run_transaction(target: Engine | Connection | Session | sessionmaker,
     to `max_backoff` seconds, at most `max_retries` times; then WriteConflict says what to do.
     `on_retry(attempt, error, pause)` is called before each pause, e.g. to count conflicts.
 
-    A Session or Connection that is already in a transaction when this starts holds work a
-    retry could not replay, so it runs once, and a conflict raises WriteConflict at once.
+    A Session or Connection already in a transaction that has written (or locked) rows holds
+    work a retry could not replay, so the unit then runs once, and a conflict raises
+    WriteConflict at once; a transaction that has only read is ended first and retries apply.
     Other errors roll back and propagate unchanged.
     """
     if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
@@ -119,7 +120,7 @@ def run_transaction(target: Engine | Connection | Session | sessionmaker,
     if not max_backoff >= 0:
         raise InvalidInput(f"max_backoff is {max_backoff!r}: give seconds, 0 or more.")
     attempt_once = _attempt_for(target, callback)
-    already_open = isinstance(target, (Session, Connection)) and target.in_transaction()
+    already_open = _holds_uncommitted_work(target)
     retries = 0 if already_open else max_retries
     attempt = 0
     while True:
@@ -133,10 +134,10 @@ def run_transaction(target: Engine | Connection | Session | sessionmaker,
             if already_open:
                 raise WriteConflict(
                     f"TiDB error {code}, {_describe(error)}; the transaction was rolled back"
-                    " and not retried, because the session was already in a transaction "
-                    "when this unit of work started (its earlier work cannot be replayed). "
-                    "Commit or roll back before calling it, or put the whole unit of work in "
-                    "run_transaction.", code=code, attempts=1) from error
+                    " and not retried, because the session's transaction had already written "
+                    "or locked rows when this unit of work started (that earlier work cannot "
+                    "be replayed). Commit or roll back before calling it, or put the whole "
+                    "unit of work in run_transaction.", code=code, attempts=1) from error
             if attempt > retries:
                 raise WriteConflict(
                     f"TiDB error {code}, {_describe(error)}, on each of {attempt} attempts"
@@ -148,6 +149,32 @@ def run_transaction(target: Engine | Connection | Session | sessionmaker,
             if on_retry is not None:
                 on_retry(attempt, error, pause)
             time.sleep(pause)
+
+
+# Keys in the open transaction's write buffer: 0 while it has only read (TiDB >= 5.1).
+_OWN_TRANSACTION_WRITES = ("SELECT MEM_BUFFER_KEYS FROM information_schema.tidb_trx "
+                           "WHERE SESSION_ID = CONNECTION_ID()")
+
+
+def _holds_uncommitted_work(target: Any) -> bool:
+    """True if `target` is in a transaction that a rollback would lose work from.
+
+    A transaction that has only read is ended here (nothing is lost: the unit of work
+    commits anyway), so that a conflict in the unit can be retried.
+    """
+    if not isinstance(target, (Session, Connection)) or not target.in_transaction():
+        return False
+    if isinstance(target, Session) and (target.new or target.dirty or target.deleted):
+        return True
+    connection = target.connection() if isinstance(target, Session) else target
+    try:
+        written = connection.exec_driver_sql(_OWN_TRANSACTION_WRITES).scalar()
+    except Exception:  # cannot tell: assume the worst, never lose work
+        return True
+    if written:
+        return True
+    target.rollback()
+    return False
 
 
 def _backoff(attempt: int, max_backoff: float) -> float:
