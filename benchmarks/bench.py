@@ -3,7 +3,9 @@
     make bench                      # N = BENCH_ROWS (default 1,000,000)
     BENCH_ROWS=100000 make bench
 
-Slow loading methods run on a smaller N (their rate is what is compared). Each read runs in
+Slow loading methods run on a smaller N (their rate is what is compared). Every loader runs
+in each of BENCH_ROUNDS (default 3) interleaved rounds, so all of them see the same server
+conditions, and keeps its median; the spread over the rounds is printed too. Each read runs in
 a fresh subprocess so that its peak memory (max RSS) is its own. Results are printed as a
 table, written as JSON under benchmarks/results/, and summed up in one SUMMARY line.
 """
@@ -14,6 +16,7 @@ import gc
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -84,10 +87,19 @@ class Measurement:
     seconds: float
     peak_mb: float | None = None
     frame_mb: float | None = None
+    round_seconds: list[float] | None = None  # every round's time; `seconds` is their median
 
     @property
     def rows_per_second(self) -> float:
         return self.rows / self.seconds
+
+    @property
+    def spread(self) -> str:
+        """Slowest to fastest round, in rows/s."""
+        if not self.round_seconds or len(self.round_seconds) < 2:
+            return "-"
+        return (f"{self.rows / max(self.round_seconds):,.0f}-"
+                f"{self.rows / min(self.round_seconds):,.0f}")
 
 
 # --- loading -------------------------------------------------------------------------------
@@ -142,6 +154,23 @@ def load_data_infile(engine: Engine, orders: pd.DataFrame) -> None:
         connection.close()
 
 
+#: Rows per INSERT for to_sql(method="multi"): 4 columns x 1,000 rows = 4,000 parameters, far
+#: under MySQL's 65,535. In a trial of 500 to 10,000 rows per statement, bigger ones were no
+#: faster: SQLAlchemy builds each statement in Python, which is what this method waits on.
+TO_SQL_MULTI_CHUNKSIZE = 1_000
+
+
+def load_to_sql(engine: Engine, orders: pd.DataFrame) -> None:
+    """pandas' first choice: DataFrame.to_sql with its defaults (one executemany)."""
+    orders.to_sql("orders", engine, if_exists="append", index=False)
+
+
+def load_to_sql_multi(engine: Engine, orders: pd.DataFrame) -> None:
+    """DataFrame.to_sql(method="multi"): multi-row INSERT statements of a fixed chunk size."""
+    orders.to_sql("orders", engine, if_exists="append", index=False, method="multi",
+                  chunksize=TO_SQL_MULTI_CHUNKSIZE)
+
+
 def load_helper(engine: Engine, orders: pd.DataFrame) -> None:
     """crm_helpers.loading.load_frame: validation, resumable batches, warning checks."""
     load_frame(engine, analysis_orders, orders, progress=False)
@@ -151,21 +180,22 @@ LOADERS = {  # method: (function, share of N it runs on, table it fills)
     "orm_add_all": (load_orm_add_all, 0.01, "tutorial_orders"),
     "orm_bulk_insert": (load_orm_bulk_insert, 0.2, "orders"),
     "core_executemany": (load_core_executemany, 0.2, "orders"),
+    "pandas_to_sql": (load_to_sql, 0.2, "orders"),
+    "pandas_to_sql_multi": (load_to_sql_multi, 0.05, "orders"),
     "load_data_infile": (load_data_infile, 1.0, "orders"),
     "helper": (load_helper, 1.0, "orders"),
 }
 
 
-def measure_loads(engine: Engine, orders: pd.DataFrame) -> list[Measurement]:
+def measure_loads(engine: Engine, orders: pd.DataFrame, rounds: int) -> list[Measurement]:
     results = []
     tutorial_orders.create(engine, checkfirst=True)
     timings: dict[str, list[float]] = {method: [] for method in LOADERS}
-    # Two rounds, interleaved, so that both fast methods see the same server conditions;
-    # each method keeps its best time. The slow ones run once.
-    for round_number in range(2):
+    # Interleaved rounds: every method once per round, so that each sees the same server
+    # conditions (other work on the machine comes and goes); each keeps its median.
+    for round_number in range(rounds):
+        print(f" round {round_number + 1} of {rounds}", flush=True)
         for method, (load, share, table) in LOADERS.items():
-            if round_number and share < 1.0:
-                continue
             subset = orders.iloc[:max(1_000, int(len(orders) * share))]
             with engine.begin() as connection:
                 connection.exec_driver_sql(f"TRUNCATE TABLE {table}")
@@ -176,12 +206,30 @@ def measure_loads(engine: Engine, orders: pd.DataFrame) -> list[Measurement]:
                 count = connection.exec_driver_sql(f"SELECT COUNT(*) FROM {table}").scalar_one()
             assert count == len(subset), f"{method} loaded {count} of {len(subset)} rows"
             timings[method].append(seconds)
-            print(f"  load {method:<18} {len(subset):>9,} rows {seconds:8.2f} s "
+            print(f"  load {method:<22} {len(subset):>9,} rows {seconds:8.2f} s "
                   f"{len(subset) / seconds:>12,.0f} rows/s", flush=True)
     for method, (_, share, _) in LOADERS.items():
         rows = max(1_000, int(len(orders) * share))
-        results.append(Measurement("load", method, rows, min(timings[method])))
+        results.append(Measurement("load", method, rows, statistics.median(timings[method]),
+                                   round_seconds=timings[method]))
+    print_round_ratios(results)
     return results
+
+
+def print_round_ratios(loads: list[Measurement]) -> None:
+    """The helper against the others round by round: how much the comparison itself varies."""
+    by_method = {m.method: m for m in loads}
+    helper = by_method["helper"]
+    for name, others in (("best_raw", [m for m in loads if m.method != "helper"]),
+                         ("to_sql", [by_method["pandas_to_sql"],
+                                     by_method["pandas_to_sql_multi"]])):
+        ratios = [helper.rows / helper_seconds
+                  / max(other.rows / other.round_seconds[index] for other in others)
+                  for index, helper_seconds in enumerate(helper.round_seconds)]
+        print(f"  load_helper_vs_{name} per round: "
+              + ", ".join(f"{ratio:.2f}" for ratio in ratios)
+              + f" (median {statistics.median(ratios):.2f}, "
+                f"spread {min(ratios):.2f}-{max(ratios):.2f})", flush=True)
 
 
 # --- reading (each in its own process) -----------------------------------------------------
@@ -288,11 +336,16 @@ def summary(results: list[Measurement]) -> dict[str, float]:
         "load_helper_vs_best_raw": rate["load", "helper"] / best_raw,
         "load_helper_vs_orm": rate["load", "helper"] / rate["load", "orm_add_all"],
         "read_helper_vs_read_sql": rate["read", "helper"] / rate["read", "pandas_read_sql"],
+        # Against the faster of pandas' two to_sql flavours, so the claim is the modest one.
+        "load_helper_vs_to_sql": rate["load", "helper"] / max(
+            rate["load", "pandas_to_sql"], rate["load", "pandas_to_sql_multi"]),
     }
 
 
 def print_table(results: list[Measurement]) -> None:
-    frame = pd.DataFrame([{**asdict(r), "rows_per_s": round(r.rows_per_second)} for r in results])
+    frame = pd.DataFrame([{**asdict(r), "rows_per_s": round(r.rows_per_second),
+                           "rows_per_s_spread": r.spread} for r in results])
+    frame = frame.drop(columns="round_seconds")
     frame["seconds"] = frame["seconds"].round(2)
     for column in ("peak_mb", "frame_mb"):
         frame[column] = frame[column].round(1)
@@ -306,8 +359,9 @@ def _set_auto_analyze(engine: Engine, value: str) -> None:
 
 def main() -> int:
     n_rows = int(os.environ.get("BENCH_ROWS", "1000000"))
-    print(f"Benchmark: {n_rows:,} orders, {platform.machine()}, {os.cpu_count()} CPUs, "
-          f"Python {platform.python_version()}", flush=True)
+    rounds = int(os.environ.get("BENCH_ROUNDS", "3"))
+    print(f"Benchmark: {n_rows:,} orders, {rounds} rounds of loads, {platform.machine()}, "
+          f"{os.cpu_count()} CPUs, Python {platform.python_version()}", flush=True)
     engine = analysis_engine(database=BENCH_DATABASE)
     reset_analysis_tables(engine)
     orders = generate_orders(n_rows)
@@ -319,7 +373,7 @@ def main() -> int:
     # Background statistics jobs after each big load would slow whichever method runs next.
     _set_auto_analyze(engine, "OFF")
     try:
-        results = measure_loads(engine, orders)  # leaves the helper's full load in place
+        results = measure_loads(engine, orders, rounds)  # leaves the helper's load in place
         results += measure_reads(engine)
     finally:
         _set_auto_analyze(engine, "ON" if str(auto_analyze) in ("1", "ON") else "OFF")
@@ -329,7 +383,7 @@ def main() -> int:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     path = RESULTS / f"bench-{n_rows}-{stamp}.json"
     path.write_text(json.dumps({
-        "rows": n_rows, "machine": platform.machine(), "cpus": os.cpu_count(),
+        "rows": n_rows, "rounds": rounds, "machine": platform.machine(), "cpus": os.cpu_count(),
         "python": platform.python_version(), "when": stamp,
         "results": [{**asdict(r), "rows_per_second": r.rows_per_second} for r in results],
         "summary": ratios}, indent=2))
