@@ -189,3 +189,23 @@ def test_vector_index_without_tiflash_says_so(documents, engine):
     assert raised.value.__cause__.args[0] == 8200  # TiDB: "... empty TiFlash replica ..."
     assert "order_by" in str(raised.value)  # says what works without the index
     assert inspect(engine).get_indexes("documents") == []
+
+
+def test_a_tiflash_replica_without_tiflash_says_so(documents, engine):
+    with engine.connect() as connection, pytest.raises(TiFlashRequired) as raised:
+        connection.exec_driver_sql("ALTER TABLE documents SET TIFLASH REPLICA 1")
+    # TiDB: 1105 "the tiflash replica count: 1 should be less than the total tiflash server
+    # count: 0"
+    assert raised.value.__cause__.args[0] == 1105
+
+
+def test_a_vector_index_declared_with_the_table_without_tiflash_says_so(engine):
+    metadata = MetaData()
+    table = Table("indexed_documents", metadata, Column("id", Integer, primary_key=True),
+                  Column("embedding", VECTOR(3)))
+    Index("ix_indexed_embedding", table.c.embedding, tidb_vector_distance="cosine")
+    try:
+        with pytest.raises(TiFlashRequired, match="vector index lives in TiFlash"):
+            metadata.create_all(engine)
+    finally:
+        metadata.drop_all(engine)

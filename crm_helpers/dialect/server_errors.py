@@ -16,7 +16,7 @@ from crm_helpers.dialect.transaction import RETRYABLE_ERRORS, write_conflict_for
 from crm_helpers.errors import CrmError, TiFlashRequired, UnsupportedByTiDB
 
 # TiDB's codes for the features below.
-UNSUPPORTED_DDL = 8200  # e.g. "Unsupported add vector index: unsupported empty TiFlash replica"
+UNSUPPORTED_DDL = 8200  # "Unsupported add vector index: unsupported empty TiFlash replica ..."
 NOOP_FUNCTION = 1235  # "function LOCK IN SHARE MODE has only noop implementation in tidb now"
 ISOLATION_NOT_SUPPORTED = 8048  # "The isolation level 'SERIALIZABLE' is not supported."
 UNKNOWN_ERROR = 1105  # TiDB's catch-all; "pessimistic lock retry limit reached" is one
@@ -26,6 +26,12 @@ _LEVEL = re.compile(r"isolation level '([^']+)'", re.IGNORECASE)
 
 def _write_conflict(failure: Any) -> CrmError | None:
     return write_conflict_for(failure.code, failure.message)
+
+
+def _unknown_error(failure: Any) -> CrmError | None:
+    # 1105 carries both "pessimistic lock retry limit reached" and, for ALTER TABLE ... SET
+    # TIFLASH REPLICA on a TiDB without TiFlash, "... total tiflash server count: 0".
+    return _write_conflict(failure) or _tiflash_required(failure)
 
 
 def _tiflash_required(failure: Any) -> CrmError | None:
@@ -62,7 +68,7 @@ def _isolation_level(failure: Any) -> CrmError | None:
 #: TiDB error code -> rule, for crm_helpers.translate.RULES.
 TIDB_RULES: dict[int, Callable[[Any], CrmError | None]] = {
     **{code: _write_conflict for code in RETRYABLE_ERRORS},
-    UNKNOWN_ERROR: _write_conflict,
+    UNKNOWN_ERROR: _unknown_error,
     UNSUPPORTED_DDL: _tiflash_required,
     NOOP_FUNCTION: _no_shared_locks,
     ISOLATION_NOT_SUPPORTED: _isolation_level,
