@@ -328,3 +328,33 @@ def test_txn_mode_cannot_change_inside_a_transaction(engine):
         connection.execute(text("SELECT 1"))
         with pytest.raises(Exception, match="tidb_txn_mode may not be altered"):
             connection.execution_options(tidb_txn_mode="optimistic")
+
+
+def test_optimistic_read_committed_is_refused_because_tidb_reads_a_snapshot(url, engine):
+    # what TiDB does: in optimistic mode READ COMMITTED reads stay on the first snapshot
+    with engine.begin() as connection:
+        connection.exec_driver_sql("DROP TABLE IF EXISTS counter")
+        connection.exec_driver_sql("CREATE TABLE counter (id INT PRIMARY KEY, n INT)")
+        connection.exec_driver_sql("INSERT INTO counter VALUES (1, 1)")
+    raw = create_engine(url, isolation_level="READ COMMITTED",
+                        connect_args={"init_command": "SET SESSION tidb_txn_mode='optimistic'"})
+    both = create_engine(url, isolation_level="READ COMMITTED",
+                         execution_options={"tidb_txn_mode": "optimistic"})
+    pessimistic = create_engine(url, isolation_level="READ COMMITTED")
+    try:
+        with raw.connect() as connection:
+            first = connection.scalar(text("SELECT n FROM counter"))
+            with engine.begin() as other:
+                other.exec_driver_sql("UPDATE counter SET n = 2")
+            second = connection.scalar(text("SELECT n FROM counter"))
+        assert (first, second) == (1, 1)  # a committed change is not seen: not READ COMMITTED
+        with pytest.raises(UnsupportedByTiDB, match="ignores READ COMMITTED in optimistic"):
+            both.connect()
+        with pessimistic.connect() as connection:
+            assert connection.scalar(text("SELECT @@tidb_txn_mode")) == "pessimistic"
+            assert connection.get_isolation_level() == "READ COMMITTED"
+    finally:
+        for made in (raw, both, pessimistic):
+            made.dispose()
+        with engine.begin() as connection:
+            connection.exec_driver_sql("DROP TABLE counter")

@@ -69,7 +69,20 @@ class TxnModeCharacteristic(ConnectionCharacteristic):
                 f"tidb_txn_mode {value!r} is not a TiDB transaction mode: use 'pessimistic' "
                 "(the default: writes lock rows as they go) or 'optimistic' (conflicts show up "
                 "at commit as WriteConflict 9007).")
-        self._set(dbapi_conn, f"'{value.strip().lower()}'")
+        mode = value.strip().lower()
+        if mode == "optimistic" and self._isolation(dbapi_conn) == "READ-COMMITTED":
+            # TiDB would quietly give snapshot reads (REPEATABLE READ) instead.
+            raise UnsupportedByTiDB(
+                "TiDB ignores READ COMMITTED in optimistic mode: every read of the "
+                "transaction would see its first snapshot (REPEATABLE READ), without a warning. "
+                "Use pessimistic mode for READ COMMITTED, or REPEATABLE READ with optimistic.")
+        self._set(dbapi_conn, f"'{mode}'")
+
+    @staticmethod
+    def _isolation(dbapi_conn: Any) -> str:
+        with dbapi_conn.cursor() as cursor:
+            cursor.execute("SELECT @@SESSION.transaction_isolation")
+            return cursor.fetchone()[0]
 
     def reset_characteristic(self, dialect: Any, dbapi_conn: Any) -> None:
         self._set(dbapi_conn, "@@GLOBAL.tidb_txn_mode")
