@@ -144,8 +144,10 @@ def variables_frame(runner: Runner, names: list[str]) -> pd.DataFrame:
     return frame.sort_values("name", key=lambda s: s.map(order)).reset_index(drop=True)
 
 
-#: Marks the run-time column of `explain_analyze_frame` (see notebooks/sanitize.cfg).
-RUNTIME_MARK = "⏱"
+#: Starts each value of the run-time column of `explain_analyze_frame`; notebooks/sanitize.cfg
+#: replaces from it to the end of the line, since timings change from run to run. Plain ASCII,
+#: so that every font can draw it.
+RUNTIME_MARK = "~"
 
 
 def explain_analyze_frame(runner: Runner, sql: str, **params: Any) -> pd.DataFrame:
@@ -163,3 +165,25 @@ def explain_analyze_frame(runner: Runner, sql: str, **params: Any) -> pd.DataFra
     plan = plan.drop(columns=["execution info", "memory", "disk"])
     plan["runtime"] = runtime
     return plan
+
+
+class LeftAligned:
+    """A DataFrame shown with left-aligned, unwrapped text (plans, SQL), index hidden."""
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self.frame = frame
+
+    def __repr__(self) -> str:
+        text = self.frame.astype(str)
+        widths = {column: max([len(str(column)), *map(len, text[column])])
+                  for column in text.columns}
+        lines = ["  ".join(str(column).ljust(widths[column]) for column in text.columns)]
+        lines += ["  ".join(value.ljust(widths[column]) for column, value in row.items())
+                  for _, row in text.iterrows()]
+        return "\n".join(line.rstrip() for line in lines)
+
+    def _repr_html_(self) -> str:
+        cells = {"text-align": "left", "white-space": "pre", "font-family": "monospace"}
+        return (self.frame.style.hide(axis="index").set_properties(**cells)
+                .set_table_styles([{"selector": "th", "props": [("text-align", "left")]}])
+                .to_html())

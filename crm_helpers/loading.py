@@ -53,7 +53,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.types import TypeDecorator
-from tqdm.auto import tqdm
 
 from crm_helpers.config import Settings
 from crm_helpers.db import tidb_engine
@@ -70,6 +69,7 @@ from crm_helpers.generate import (
     generate_orders,
     generate_users,
 )
+from crm_helpers.progress import tqdm
 from crm_helpers.recovery import (
     INCONSISTENCY_CODES,
     check_table,
@@ -77,6 +77,7 @@ from crm_helpers.recovery import (
     repair_table,
 )
 from crm_helpers.server import ensure_tidb
+from crm_helpers.statistics import analyze_after_load
 
 ANALYSIS_DATABASE = "crm_analysis"
 #: Rows per batch (one transaction each): about 5 MB of data, far below TiDB's 100 MB limit.
@@ -225,8 +226,7 @@ def load_generated(engine: Engine, n_orders: int, *, seed: int = DEFAULT_SEED,
                         batch_rows=batch_rows, workers=workers, progress=progress)
     if users.loaded or orders.loaded:
         # Fresh statistics give the optimizer (and EXPLAIN) the real row counts at once.
-        with engine.begin() as connection:
-            connection.exec_driver_sql("ANALYZE TABLE users, orders")
+        analyze_after_load(engine, {"users": users.rows, "orders": orders.rows})
     return users, orders
 
 

@@ -53,6 +53,17 @@ def test_notebook_04_prints_the_tutorials_result():
     assert tagged_output(LESSON) == "[('Ben', 212.5), ('Ben', 8.5)]"
 
 
+def test_notebook_05_aggregates_in_sql_cells():
+    assert "%%sql" in code_of("05_explore_orders.ipynb")
+
+
+def test_saved_progress_bars_show_no_frozen_zero_percent():
+    for output in outputs_of("05_explore_orders.ipynb"):
+        data = output.get("data", {})
+        if "application/vnd.jupyter.widget-view+json" in data:
+            assert "0%" not in data.get("text/plain", "")
+
+
 @pytest.mark.parametrize("name", ["02_create_database.ipynb", "04_crm_application.ipynb"])
 def test_saved_outputs_hold_no_password(name):
     settings = load_settings()
