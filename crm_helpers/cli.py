@@ -8,7 +8,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import replace
 
-from crm_helpers.config import load_settings, mask_url
+from crm_helpers.config import check_port, load_settings, mask_url
 from crm_helpers.db import tidb_engine
 from crm_helpers.errors import CrmError
 from crm_helpers.recovery import check_tables, repair_tables
@@ -30,8 +30,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="crm-tidb", description="Manage the local TiDB used by the CRM notebooks.")
     commands = parser.add_subparsers(dest="command", required=True)
     up = commands.add_parser("up", help="start the local TiDB (builds tidb-server the first time)")
-    up.add_argument("--port", type=int, help="SQL port (default: TIDB_PORT or 4000)")
-    up.add_argument("--status-port", type=int,
+    # Ports are checked by check_port, so a bad one gets the project's message, not argparse's.
+    up.add_argument("--port", help="SQL port (default: TIDB_PORT or 4000)")
+    up.add_argument("--status-port",
                     help="HTTP status port (default: TIDB_STATUS_PORT or 10080)")
     up.add_argument("--fresh", action="store_true", help="start from empty data")
     commands.add_parser("down", help="stop the local TiDB cleanly (waits for its shutdown)")
@@ -60,9 +61,10 @@ def _say(message: str) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     settings = load_settings()
-    if args.command == "up" and (args.port or args.status_port):
-        settings = replace(settings, port=args.port or settings.port,
-                           status_port=args.status_port or settings.status_port)
+    if args.command == "up" and args.port is not None:
+        settings = replace(settings, port=check_port(args.port, "--port"))
+    if args.command == "up" and args.status_port is not None:
+        settings = replace(settings, status_port=check_port(args.status_port, "--status-port"))
     if args.command == "url":
         print(mask_url(settings.url(settings.database)))
         return 0

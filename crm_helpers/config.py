@@ -47,13 +47,15 @@ class Settings:
     external: bool = False
     app_user: str = DEFAULT_APP_USER
     app_password: str | None = field(default=None, repr=False)
+    #: The query options of TIDB_URL other than `charset` (TLS and timeout options), kept as given.
+    options: tuple[tuple[str, str], ...] = ()
 
     def url(self, database: str | None = None, *, user: str | None = None,
             password: str | None = None) -> URL:
         """A `tidb://` URL for `database` (None: no default database), as `user` if given."""
-        query = {"charset": "utf8mb4"}
+        query = {"charset": "utf8mb4", **dict(self.options)}
         if self.ca_path:
-            # PyMySQL verifies the certificate and host name once a CA is given.
+            # TLS is on, and the tidb dialect verifies the certificate and the host name.
             query["ssl_ca"] = self.ca_path
         return URL.create(
             "tidb",
@@ -118,10 +120,10 @@ def load_settings(environ: Mapping[str, str] | None = None,
 def _settings_from_url(raw_url: str, common: dict) -> Settings:
     try:
         url = make_url(raw_url)
-    except ArgumentError:
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
         raise ConfigError(
-            "TIDB_URL is not a URL SQLAlchemy can read. Expected the form "
-            "tidb://USER:PASSWORD@HOST:PORT/DATABASE (mysql:// works too)."
+            "TIDB_URL is not a URL SQLAlchemy can read (is the port a number?). Expected the "
+            "form tidb://USER:PASSWORD@HOST:PORT/DATABASE (mysql:// works too)."
         ) from None
     if url.drivername not in _ACCEPTED_SCHEMES:
         raise ConfigError(
@@ -131,25 +133,29 @@ def _settings_from_url(raw_url: str, common: dict) -> Settings:
     if not url.host:
         raise ConfigError(f"TIDB_URL ({mask_url(url)}) names no host: add one after the '@'.")
     ca_path = common.pop("ca_path") or url.query.get("ssl_ca")
+    options = tuple((name, value) for name, value in url.query.items()
+                    if name not in ("charset", "ssl_ca") and isinstance(value, str))
     return Settings(
         host=url.host,
-        port=url.port or DEFAULT_PORT,
+        port=DEFAULT_PORT if url.port is None else check_port(url.port, "The port in TIDB_URL"),
         user=url.username or DEFAULT_USER,
         password=url.password or "",
         database=url.database or DEFAULT_DATABASE,
         ca_path=ca_path if isinstance(ca_path, str) else None,
         external=True,
+        options=options,
         **common,
     )
 
 
+def check_port(value: object, name: str) -> int:
+    """`value` as a TCP port number (1 to 65535), or ConfigError naming `name`."""
+    text = str(value).strip()
+    if (isinstance(value, bool) or not (text.isascii() and text.isdigit())
+            or not 0 < int(text) < 65536):
+        raise ConfigError(f"{name} is {str(value)!r}; it must be a port number from 1 to 65535.")
+    return int(text)
+
+
 def _port(value: str | None, default: int, name: str) -> int:
-    if value is None:
-        return default
-    try:
-        port = int(value)
-    except ValueError:
-        port = -1
-    if not 0 < port < 65536:
-        raise ConfigError(f"{name} is {value!r}; it must be a port number from 1 to 65535.")
-    return port
+    return default if value is None else check_port(value, name)

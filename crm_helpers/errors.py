@@ -51,6 +51,18 @@ class TiDBAuthError(TiDBConnectionError):
     """TiDB refused the user name or password."""
 
 
+class TiDBTLSError(TiDBConnectionError):
+    """TLS to TiDB failed: the server's certificate or name did not verify, or TLS is missing."""
+
+
+class TiDBTimeout(TiDBConnectionError):
+    """TiDB did not answer within the connect or read timeout."""
+
+
+class TiDBProtocolError(TiDBConnectionError):
+    """Something answers at the configured host and port, but it is not a MySQL/TiDB server."""
+
+
 class InvalidInput(CrmError, ValueError):
     """A CRM operation was given data it refuses; nothing was written."""
 

@@ -11,18 +11,23 @@ refuses everything else before anything is sent (`NotAQuery`).
 
 from __future__ import annotations
 
+import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import quote
 
 import pandas as pd
 from sqlalchemy import Engine, Executable
+from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 
-from crm_helpers.errors import InvalidInput
+from crm_helpers.config import mask_url
+from crm_helpers.db import connection_errors
+from crm_helpers.errors import InvalidInput, TiDBTimeout
 from crm_helpers.frames import bound_statement, tidy_dtypes
 from crm_helpers.queries import ROW_QUERIES, NotAQuery, checked_query, query_failed
+from crm_helpers.transport import load_timeouts
 
 __all__ = ["NotAQuery", "read_frame"]
 
@@ -43,24 +48,33 @@ def read_frame(engine: Engine, query: Executable | str, *, params: dict[str, Any
         raise InvalidInput(f"chunksize is {chunksize!r}: give a whole number of rows above 0 "
                            "(e.g. 100_000), or None for one frame.")
     statement = bound_statement(query, params)
+    kind = checked_query(statement, engine.dialect)
+    if connectorx is not None:
+        # Open (or reuse) a PyMySQL connection first: a server that is down, refuses the login
+        # or needs TLS is reported at once (connectorx's pool would retry for 30 s), and the
+        # engine learns whether its connections are encrypted.
+        with connection_errors(engine.url), engine.connect():
+            pass
     # SHOW, EXPLAIN and DESCRIBE take the pandas path, in a transaction that is rolled back.
-    url = _connectorx_url(engine) if checked_query(statement, engine.dialect) in ROW_QUERIES \
-        else None
+    url = _connectorx_url(engine) if kind in ROW_QUERIES else None
     if url is not None:
         sql = str(statement.compile(dialect=engine.dialect,
                                     compile_kwargs={"literal_binds": True}))
         if engine.dialect.paramstyle in ("format", "pyformat"):
             sql = sql.replace("%%", "%")  # no parameters remain, so undo PyMySQL's escaping
+        # connectorx has no read timeout of its own: it runs in a thread that is given up on
+        # after the engine's read timeout, as PyMySQL's own wait would be.
+        limit = Deadline(engine.url)
         try:
             if chunksize:
-                reader = connectorx.read_sql(url, sql, return_type="arrow_stream",
-                                             batch_size=chunksize)
-                return _frames_from_batches(reader)
-            table = connectorx.read_sql(url, sql, return_type="arrow")
+                reader = limit.run(lambda: connectorx.read_sql(
+                    url, sql, return_type="arrow_stream", batch_size=chunksize))
+                return _frames_from_batches(reader, limit)
+            table = limit.run(lambda: connectorx.read_sql(url, sql, return_type="arrow"))
             # split_blocks + self_destruct free each Arrow column as pandas takes it over.
             return _normalized(table.to_pandas(split_blocks=True, self_destruct=True),
                                "connectorx")
-        except (KeyboardInterrupt, SystemExit):
+        except (KeyboardInterrupt, SystemExit, TiDBTimeout):
             raise
         except BaseException as exc:  # connectorx's Rust panics are BaseExceptions
             reason = str(exc)
@@ -75,16 +89,53 @@ def read_frame(engine: Engine, query: Executable | str, *, params: dict[str, Any
 def _connectorx_url(engine: Engine) -> str | None:
     """connectorx's URL for the engine, or None when it cannot serve it (TLS, no package)."""
     url = engine.url
-    if connectorx is None or url.query.get("ssl_ca"):
-        return None  # keep certificate verification: PyMySQL's path honours CA_PATH
+    if connectorx is None:
+        return None
+    if getattr(getattr(engine, "dialect", None), "uses_tls", False) or any(
+            name.startswith("ssl") and name != "ssl_disabled" for name in url.query):
+        return None  # encrypted: PyMySQL's path verifies the server (crm_helpers.transport)
     credentials = quote(url.username or "", safe="")
     if url.password:
         credentials += ":" + quote(url.password, safe="")
     return f"mysql://{credentials}@{url.host}:{url.port or 4000}/{url.database or ''}"
 
 
-def _frames_from_batches(reader) -> Iterator[pd.DataFrame]:
-    for batch in reader:
+class Deadline:
+    """Runs connectorx calls within the read timeout of an engine's URL (TIDB_READ_TIMEOUT)."""
+
+    def __init__(self, url: URL) -> None:
+        self.url = url
+        given = url.query.get("read_timeout")
+        self.seconds = float(given) if isinstance(given, str) else load_timeouts().read
+
+    def run(self, call: Callable[[], Any]) -> Any:
+        """`call()`'s result, or TiDBTimeout once it has run for longer than the timeout."""
+        outcome: dict[str, Any] = {}
+
+        def work() -> None:
+            try:
+                outcome["value"] = call()
+            except BaseException as exc:  # re-raised in the caller's thread below
+                outcome["error"] = exc
+
+        # A daemon thread: if TiDB never answers, it must not keep Python from exiting.
+        worker = threading.Thread(target=work, name="connectorx read", daemon=True)
+        worker.start()
+        worker.join(self.seconds)
+        if worker.is_alive():
+            raise TiDBTimeout(
+                f"TiDB at {self.url.host}:{self.url.port or 4000} did not deliver the query's "
+                f"rows within the read timeout (TIDB_READ_TIMEOUT, now {self.seconds:g} s): the "
+                "query runs longer than that, or the server froze. Raise TIDB_READ_TIMEOUT for "
+                f"longer reads. URL used: {mask_url(self.url)}")
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["value"]
+
+
+def _frames_from_batches(reader, limit: Deadline) -> Iterator[pd.DataFrame]:
+    batches = iter(reader)
+    while (batch := limit.run(lambda: next(batches, None))) is not None:
         if batch.num_rows:  # the stream ends with an empty batch
             yield _normalized(batch.to_pandas(), "connectorx")
 

@@ -7,6 +7,7 @@ persists across `stop_local_tidb()` / `start_local_tidb()` until `fresh=True` wi
 from __future__ import annotations
 
 import errno
+import http.client
 import json
 import os
 import shutil
@@ -30,11 +31,18 @@ from crm_helpers.config import (
     LOCAL_HOST,
     PROJECT_ROOT,
     Settings,
+    check_port,
     load_settings,
     mask_url,
 )
 from crm_helpers.db import check_connection, tidb_engine
-from crm_helpers.errors import CrmError, PortInUse, TiDBStartTimeout, TiDBStillStopping
+from crm_helpers.errors import (
+    ConfigError,
+    CrmError,
+    PortInUse,
+    TiDBStartTimeout,
+    TiDBStillStopping,
+)
 from crm_helpers.recovery import check_tables
 from crm_helpers.tidb_build import tidb_server_binary
 
@@ -50,6 +58,20 @@ class CrashDamageWarning(UserWarning):
 # Processes started by this Python process, kept so that stopping them also reaps them.
 _children: dict[int, subprocess.Popen] = {}
 
+# The only variables tidb-server inherits: no password or token of ours reaches its environment.
+_SERVER_ENVIRONMENT = ("PATH", "HOME", "TZ", "LANG", "LC_ALL", "GOMAXPROCS", "GOMEMLIMIT",
+                       "GOGC", "GOTRACEBACK")
+
+
+@dataclass(frozen=True)
+class ServerTLS:
+    """A certificate and key for a local tidb-server to offer TLS with (PEM files)."""
+
+    cert: Path
+    key: Path
+    #: Refuse clients that do not use TLS (TiDB's `require-secure-transport`).
+    require: bool = False
+
 
 @dataclass(frozen=True)
 class LocalTiDB:
@@ -59,6 +81,16 @@ class LocalTiDB:
     port: int = DEFAULT_PORT
     status_port: int = DEFAULT_STATUS_PORT
     host: str = LOCAL_HOST
+    #: TLS for the SQL port; None (the project's default) serves plain TCP on localhost only.
+    tls: ServerTLS | None = None
+
+    def __post_init__(self) -> None:
+        check_port(self.port, "The SQL port (--port, TIDB_PORT)")
+        check_port(self.status_port, "The status port (--status-port, TIDB_STATUS_PORT)")
+        if self.port == self.status_port:
+            raise ConfigError(
+                f"The SQL port and the status port are both {self.port}; TiDB needs two "
+                "different ports. Pick another one with --status-port or TIDB_STATUS_PORT.")
 
     @property
     def data_dir(self) -> Path:
@@ -146,14 +178,16 @@ def start_local_tidb(local: LocalTiDB | None = None, *, fresh: bool = False,
         local.damage_file.unlink(missing_ok=True)
     local.home.mkdir(parents=True, exist_ok=True)
     config = _write_config(local)
+    # Both ports on `local.host` only (the status port would otherwise listen on every interface).
     command = [str(binary), "--store=unistore", f"--path={local.data_dir}",
-               f"--host={local.host}", f"-P={local.port}", f"--status={local.status_port}",
-               f"--config={config}"]
+               f"--host={local.host}", f"-P={local.port}", f"--status-host={local.host}",
+               f"--status={local.status_port}", f"--config={config}"]
     with open(local.home / "tidb-stderr.log", "ab") as stderr:
         # A session of its own: the server outlives `crm-tidb up` and ignores the
         # terminal's Ctrl-C aimed at a notebook or pytest run.
         proc = subprocess.Popen(command, cwd=local.home, stdin=subprocess.DEVNULL,
-                                stdout=stderr, stderr=stderr, start_new_session=True)
+                                stdout=stderr, stderr=stderr, start_new_session=True,
+                                env=_server_environment())
     _children[proc.pid] = proc
     local.pid_file.write_text(f"{proc.pid}\n")
     local.running_marker.write_text(f"{proc.pid}\n")
@@ -402,9 +436,19 @@ def _check_port_free(host: str, port: int, flag: str, variable: str) -> None:
             ) from None
 
 
+def _server_environment() -> dict[str, str]:
+    return {name: os.environ[name] for name in _SERVER_ENVIRONMENT if name in os.environ}
+
+
 def _write_config(local: LocalTiDB) -> Path:
     """A tidb.toml that keeps every file this server writes inside `local.home`."""
     config = local.home / "tidb.toml"
+    # No self-signed certificate of TiDB's own (auto-tls): TLS only with the one given.
+    security = "[security]\nauto-tls = false\n"
+    if local.tls is not None:
+        security += (f'ssl-cert = "{local.tls.cert}"\n'
+                     f'ssl-key = "{local.tls.key}"\n'
+                     f"require-secure-transport = {str(local.tls.require).lower()}\n")
     config.write_text(
         f'temp-dir = "{local.home / "tmp"}"\n'
         f'tmp-storage-path = "{local.home / "tmp-storage"}"\n'
@@ -416,6 +460,7 @@ def _write_config(local: LocalTiDB) -> Path:
         f'slow-query-file = "{local.home / "tidb-slow.log"}"\n'
         "[log.file]\n"
         f'filename = "{local.log_file}"\n'
+        + security
     )
     return config
 
@@ -425,19 +470,26 @@ def _status_endpoint(local: LocalTiDB) -> dict | None:
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
             return json.loads(response.read())
-    except (OSError, ValueError):
+    except (OSError, ValueError, http.client.HTTPException):
         return None
 
 
 def _answers_sql(local: LocalTiDB) -> bool:
+    """Whether the SQL port answers as a MySQL server does; no password is needed for that."""
     try:
         connection = pymysql.connect(host=local.host, port=local.port, user="root",
-                                     password="", connect_timeout=2)
-    except pymysql.err.OperationalError:
+                                     password="", connect_timeout=2, read_timeout=2,
+                                     write_timeout=2, ssl_disabled=True)
+        with connection, connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            return cursor.fetchone() == (1,)
+    except pymysql.err.MySQLError as exc:
+        # An error the server sent itself (codes below 2000, e.g. 1045 when root has a
+        # password, or TLS required) proves it is up; 2000s are the client's own errors.
+        code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+        return code is not None and code < 2000
+    except OSError:
         return False
-    with connection, connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-        return cursor.fetchone() == (1,)
 
 
 def _wait_until_ready(local: LocalTiDB, pid: int, timeout: float) -> None:

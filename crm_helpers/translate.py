@@ -26,9 +26,13 @@ from crm_helpers.errors import (
     TiDBAuthError,
     TiDBConnectionError,
     TiDBNotRunning,
+    TiDBProtocolError,
+    TiDBTimeout,
+    TiDBTLSError,
     UserNotFound,
 )
 from crm_helpers.recovery import INCONSISTENCY_CODES
+from crm_helpers.transport import HANDSHAKE_ERROR, SSL_CONNECTION_ERROR, load_timeouts
 
 # MySQL protocol error codes that TiDB (or PyMySQL, for the 2000s) returns.
 CANNOT_CONNECT = 2003
@@ -41,6 +45,7 @@ NO_PARENT_ROW = 1452
 VALUE_TOO_LONG = 1406
 OUT_OF_RANGE = 1264
 COLUMN_NOT_NULL = 1048
+SECURE_TRANSPORT_REQUIRED = 3159
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,60 @@ def _lost_connection(failure: Failure) -> CrmError:
         f"Lost the connection to TiDB at {failure.where} ({failure.message}): it stopped or "
         "restarted meanwhile. Check with `crm-tidb status`, start it with `crm-tidb up` if "
         "needed, then run the cell again; a transaction that was open was not committed.")
+
+
+def _lost_or_timed_out(failure: Failure) -> CrmError:
+    if "timed out" not in failure.message:
+        return _lost_connection(failure)
+    if "opening the connection" in failure.message:  # see crm_helpers.transport
+        return TiDBTimeout(
+            f"{failure.message}. The server is overloaded or frozen: check it (`crm-tidb "
+            "status` for the local one), or raise TIDB_CONNECT_TIMEOUT. "
+            f"URL used: {failure.shown_url}")
+    return TiDBTimeout(
+        f"TiDB at {failure.where} did not answer a statement within the read timeout "
+        f"(TIDB_READ_TIMEOUT, now {load_timeouts().read:g} s, unless read_timeout is in the "
+        "URL): the statement runs longer than that, or the server froze. The connection was "
+        "closed; a statement that writes may still have finished on the server, so check "
+        "before running it again. For longer statements raise TIDB_READ_TIMEOUT. "
+        f"URL used: {failure.shown_url}")
+
+
+def _not_a_mysql_server(failure: Failure) -> CrmError:
+    wait = load_timeouts().connect
+    if "no MySQL greeting" in failure.message:
+        cause = ("Either this is not TiDB's SQL port, or the TiDB there is frozen or "
+                 "overloaded (for the local one: `crm-tidb status`).")
+    else:
+        cause = "It is not TiDB's SQL port."
+    return TiDBProtocolError(
+        f"{failure.message}. {cause} Check TIDB_PORT, or the port in TIDB_URL: the local "
+        "TiDB's SQL port is 4000 unless set, and its HTTP status port (10080) does not speak "
+        f"SQL. TIDB_CONNECT_TIMEOUT (now {wait:g} s) sets how long to wait for an answer. "
+        f"URL used: {failure.shown_url}")
+
+
+def _tls_failed(failure: Failure) -> CrmError:
+    message = failure.message
+    if "not issued for the host name" in message:
+        advice = ("Connect with the host name the certificate was issued for (TIDB_HOST, or "
+                  "the host in TIDB_URL), not an IP address or another alias of the server.")
+    elif "not signed by" in message:
+        advice = ("Set CA_PATH (or ssl_ca in TIDB_URL) to the CA certificate that signed this "
+                  "server's certificate (for TiDB Cloud, the system bundle, such as "
+                  "/etc/ssl/certs/ca-certificates.crt), and check that the host is the TiDB "
+                  "you mean.")
+    elif "does not offer" in message:
+        advice = ("This server has no TLS: remove CA_PATH and the ssl_* options of TIDB_URL "
+                  "for it, or turn TLS on in the server (security.ssl-cert and ssl-key).")
+    elif failure.code == SECURE_TRANSPORT_REQUIRED:
+        message = "it requires TLS, and TLS is turned off for this connection"
+        advice = ("Remove ssl_disabled from TIDB_URL, and set CA_PATH to the CA of the "
+                  "server's certificate (or rely on the system's CAs).")
+    else:
+        advice = "Check CA_PATH (or ssl_ca, ssl_cert, ssl_key in TIDB_URL) and the host name."
+    return TiDBTLSError(f"TLS to TiDB at {failure.where} failed: {message}. {advice} Nothing "
+                        f"was sent over this connection. URL used: {failure.shown_url}")
 
 
 def _login_refused(failure: Failure) -> CrmError:
@@ -134,7 +193,10 @@ def _table_damaged(failure: Failure) -> CrmError:
 RULES: dict[int, Rule] = {
     CANNOT_CONNECT: _not_running,
     SERVER_GONE: _lost_connection,
-    LOST_CONNECTION: _lost_connection,
+    LOST_CONNECTION: _lost_or_timed_out,
+    HANDSHAKE_ERROR: _not_a_mysql_server,
+    SSL_CONNECTION_ERROR: _tls_failed,
+    SECURE_TRANSPORT_REQUIRED: _tls_failed,
     ACCESS_DENIED: _login_refused,
     DATABASE_ACCESS_DENIED: _no_database,
     UNKNOWN_DATABASE: _no_database,

@@ -279,5 +279,25 @@ class TiDBDialect(MySQLDialect_pymysql):
     do_commit_twophase = _refuse_two_phase
     do_recover_twophase = _refuse_two_phase
 
+    # Every connection has timeouts and verified TLS (crm_helpers.transport has the rules).
+    def create_connect_args(self, url: Any, _translate_args: Any = None) -> Any:
+        from crm_helpers import transport
+        from crm_helpers.config import check_port
+
+        if url.port is not None:
+            check_port(url.port, "The port in the URL")
+        self._tls = transport.tls_policy(url.query)
+        plain = url.difference_update_query([n for n in url.query if n.startswith("ssl")])
+        args, opts = super().create_connect_args(plain, _translate_args)
+        return args, transport.connect_options(opts, self._tls, transport.load_timeouts())
+
+    def connect(self, *cargs: Any, **cparams: Any) -> Any:
+        from crm_helpers import transport
+
+        connection = transport.open_connection(self.loaded_dbapi, cparams, self._tls)
+        #: Whether this engine's connections are encrypted (read_frame keeps TLS to PyMySQL).
+        self.uses_tls = transport.uses_tls(connection)
+        return connection
+
 
 dialect = TiDBDialect

@@ -1,0 +1,172 @@
+"""The local tidb-server: clean environment, localhost-only ports, ready with a root password."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pymysql
+import pytest
+
+from crm_helpers import reading
+from crm_helpers.config import load_settings
+from crm_helpers.db import tidb_engine
+from crm_helpers.errors import TiDBAuthError, TiDBTimeout
+from crm_helpers.reading import read_frame
+from crm_helpers.server import (
+    LocalTiDB,
+    ensure_tidb,
+    local_tidb_status,
+    start_local_tidb,
+    stop_local_tidb,
+)
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.lifecycle
+
+ROOT_PASSWORD = "Root-Pw-For-Probe-3"
+
+
+@pytest.fixture(scope="module")
+def spare(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalTiDB]:
+    """A local TiDB of this module, started with TIDB_PASSWORD in the starting environment."""
+    local = LocalTiDB(home=tmp_path_factory.mktemp("hardened-tidb"), port=free_port(),
+                      status_port=free_port())
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TIDB_PASSWORD", ROOT_PASSWORD)
+        patch.setenv("CRM_APP_PASSWORD", "App-Pw-Not-For-Tidb-4")
+        start_local_tidb(local)
+    yield local
+    stop_local_tidb(local)
+
+
+def server_pid(local: LocalTiDB) -> int:
+    pid = local_tidb_status(local).pid
+    assert pid is not None
+    return pid
+
+
+def test_server_environment_holds_no_secret(spare):
+    environ = Path(f"/proc/{server_pid(spare)}/environ").read_bytes()
+    names = {entry.split(b"=", 1)[0].decode() for entry in environ.split(b"\0") if entry}
+    assert ROOT_PASSWORD.encode() not in environ
+    assert b"App-Pw-Not-For-Tidb-4" not in environ
+    assert not {name for name in names if name.startswith(("TIDB_", "CRM_"))}
+    assert names <= {"PATH", "HOME", "TZ", "LANG", "LC_ALL", "GOMAXPROCS", "GOMEMLIMIT", "GOGC",
+                     "GOTRACEBACK"}
+
+
+def listening_addresses(port: int) -> set[str]:
+    """Local addresses (hex, as /proc/net/tcp* writes them) of sockets listening on `port`."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        if not Path(table).exists():
+            continue
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            address, hex_port = fields[1].split(":")
+            if int(hex_port, 16) == port and fields[3] == "0A":  # 0A: LISTEN
+                found.add(address)
+    return found
+
+
+def test_both_ports_listen_on_localhost_only(spare):
+    loopback = {"0100007F"}  # 127.0.0.1 in /proc/net/tcp's byte order
+    assert listening_addresses(spare.port) == loopback
+    assert listening_addresses(spare.status_port) == loopback
+
+
+def run_as_root(local: LocalTiDB, password: str, statement: str) -> None:
+    connection = pymysql.connect(host=local.host, port=local.port, user="root",
+                                 password=password, autocommit=True, read_timeout=30)
+    with connection, connection.cursor() as cursor:
+        cursor.execute(statement)
+
+
+@pytest.fixture
+def root_password(spare: LocalTiDB) -> Iterator[str]:
+    """Root of the spare TiDB has a password during the test (removed afterwards)."""
+    run_as_root(spare, "", f"ALTER USER 'root'@'%' IDENTIFIED BY '{ROOT_PASSWORD}'")
+    yield ROOT_PASSWORD
+    start_local_tidb(spare)
+    run_as_root(spare, ROOT_PASSWORD, "ALTER USER 'root'@'%' IDENTIFIED BY ''")
+
+
+def settings_for(local: LocalTiDB, **extra: str):
+    return load_settings(environ={"TIDB_PORT": str(local.port),
+                                  "TIDB_STATUS_PORT": str(local.status_port), **extra},
+                         env_file=None)
+
+
+def cli_env(local: LocalTiDB, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TIDB_", "CA_PATH"))}
+    return {**env, "TIDB_LOCAL_HOME": str(local.home), "TIDB_PORT": str(local.port),
+            "TIDB_STATUS_PORT": str(local.status_port), **extra}
+
+
+def test_server_with_a_root_password_is_ready_at_once(spare, root_password):
+    stop_local_tidb(spare)
+    start_local_tidb(spare, timeout=60)  # the probe took the refused login as "up"
+    settings = settings_for(spare, TIDB_PASSWORD=root_password)
+    assert ensure_tidb(settings) == settings
+    up = subprocess.run([sys.executable, "-m", "crm_helpers.cli", "up"],
+                        env=cli_env(spare, TIDB_PASSWORD=root_password), capture_output=True,
+                        text=True, check=False, timeout=120)
+    assert up.returncode == 0, up.stderr
+    assert "TiDB is ready" in up.stdout
+    assert root_password not in up.stdout + up.stderr
+
+
+def test_wrong_root_password_is_named_not_waited_on(spare, root_password):
+    with pytest.raises(TiDBAuthError, match="TIDB_PASSWORD"):
+        ensure_tidb(settings_for(spare, TIDB_PASSWORD="Not-The-Password-5"))
+
+
+def test_no_password_reaches_tidbs_logs(spare, root_password):
+    ensure_tidb(settings_for(spare, TIDB_PASSWORD=root_password))
+    for log in spare.home.glob("*.log"):
+        assert root_password not in log.read_text(errors="replace"), log.name
+
+
+
+@contextmanager
+def frozen_after(local: LocalTiDB, seconds: float) -> Iterator[None]:
+    """SIGSTOP the server `seconds` from now (mid-statement), SIGCONT it on leaving."""
+    pid = server_pid(local)
+    timer = threading.Timer(seconds, os.kill, (pid, signal.SIGSTOP))
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+        os.kill(pid, signal.SIGCONT)
+
+
+@pytest.mark.parametrize("path", ["connectorx", "pandas.read_sql"])
+def test_a_frozen_server_is_reported_not_waited_on(spare, monkeypatch, path):
+    monkeypatch.setenv("TIDB_READ_TIMEOUT", "4")
+    engine = tidb_engine(settings_for(spare).url())
+    if path == "pandas.read_sql":
+        monkeypatch.setattr(reading, "connectorx", None)
+    errors: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            read_frame(engine, "SELECT SLEEP(2) AS slept")
+        except BaseException as exc:  # handed back to the test, whatever it is
+            errors.append(exc)
+
+    with frozen_after(spare, 1.0):
+        worker = threading.Thread(target=read, daemon=True)
+        worker.start()
+        worker.join(30)
+        assert not worker.is_alive(), "read_frame still waits on a frozen server after 30 s"
+    engine.dispose()
+    assert errors and isinstance(errors[0], TiDBTimeout), errors
+    assert "TIDB_READ_TIMEOUT, now 4 s" in str(errors[0])
