@@ -65,12 +65,14 @@ _SERVER_ENVIRONMENT = ("PATH", "HOME", "TZ", "LANG", "LC_ALL", "GOMAXPROCS", "GO
 
 @dataclass(frozen=True)
 class ServerTLS:
-    """A certificate and key for a local tidb-server to offer TLS with (PEM files)."""
+    """A certificate and key for a local tidb-server to offer TLS with (PEM files).
+
+    To refuse clients without TLS, run `SET GLOBAL require_secure_transport = ON` over a TLS
+    connection (TiDB 8.5 has no configuration item for it any more).
+    """
 
     cert: Path
     key: Path
-    #: Refuse clients that do not use TLS (TiDB's `require-secure-transport`).
-    require: bool = False
 
 
 @dataclass(frozen=True)
@@ -446,9 +448,7 @@ def _write_config(local: LocalTiDB) -> Path:
     # No self-signed certificate of TiDB's own (auto-tls): TLS only with the one given.
     security = "[security]\nauto-tls = false\n"
     if local.tls is not None:
-        security += (f'ssl-cert = "{local.tls.cert}"\n'
-                     f'ssl-key = "{local.tls.key}"\n'
-                     f"require-secure-transport = {str(local.tls.require).lower()}\n")
+        security += f'ssl-cert = "{local.tls.cert}"\nssl-key = "{local.tls.key}"\n'
     config.write_text(
         f'temp-dir = "{local.home / "tmp"}"\n'
         f'tmp-storage-path = "{local.home / "tmp-storage"}"\n'
@@ -484,10 +484,10 @@ def _answers_sql(local: LocalTiDB) -> bool:
             cursor.execute("SELECT 1")
             return cursor.fetchone() == (1,)
     except pymysql.err.MySQLError as exc:
-        # An error the server sent itself (codes below 2000, e.g. 1045 when root has a
-        # password, or TLS required) proves it is up; 2000s are the client's own errors.
+        # An error the server sent itself (e.g. 1045 when root has a password, 3159 when it
+        # requires TLS) proves it is up; codes 2000-2999 are PyMySQL's own (no answer).
         code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
-        return code is not None and code < 2000
+        return code is not None and not 2000 <= code < 3000
     except OSError:
         return False
 

@@ -115,6 +115,7 @@ def test_server_with_a_root_password_is_ready_at_once(spare, root_password):
     start_local_tidb(spare, timeout=60)  # the probe took the refused login as "up"
     settings = settings_for(spare, TIDB_PASSWORD=root_password)
     assert ensure_tidb(settings) == settings
+    stop_local_tidb(spare)
     up = subprocess.run([sys.executable, "-m", "crm_helpers.cli", "up"],
                         env=cli_env(spare, TIDB_PASSWORD=root_password), capture_output=True,
                         text=True, check=False, timeout=120)

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import pymysql
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
@@ -71,9 +72,13 @@ def tls_tidb(tmp_path_factory: pytest.TempPathFactory,
     """A local TiDB that refuses clients without TLS."""
     local = LocalTiDB(home=tmp_path_factory.mktemp("tls-tidb"), port=free_port(),
                       status_port=free_port(),
-                      tls=ServerTLS(certificates.server_cert, certificates.server_key,
-                                    require=True))
+                      tls=ServerTLS(certificates.server_cert, certificates.server_key))
     start_local_tidb(local)
+    # TiDB only takes this over a TLS connection, and keeps it across restarts.
+    with pymysql.connect(host="localhost", port=local.port, user="root",
+                         ssl_ca=str(certificates.ca), ssl_verify_identity=True,
+                         read_timeout=30) as admin, admin.cursor() as cursor:
+        cursor.execute("SET GLOBAL require_secure_transport = ON")
     yield local
     stop_local_tidb(local)
 
@@ -106,6 +111,14 @@ def error_within(seconds: float, call) -> BaseException | None:
     if worker.is_alive():
         pytest.fail(f"no answer after {seconds:.0f} s")
     return errors[0]
+
+
+def test_the_server_refuses_plain_connections_and_restarts_with_tls(tls_tidb, certificates):
+    with pytest.raises(pymysql.err.OperationalError, match="3159"):
+        pymysql.connect(host="127.0.0.1", port=tls_tidb.port, user="root", ssl_disabled=True,
+                        read_timeout=30)
+    stop_local_tidb(tls_tidb)
+    start_local_tidb(tls_tidb, timeout=60)  # ready although the probe gets 3159
 
 
 def test_ca_path_gives_a_verified_encrypted_connection(tls_tidb, certificates):
