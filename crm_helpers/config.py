@@ -9,6 +9,7 @@ nor `TIDB_HOST` is set, the project starts and uses its own local TiDB.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,10 @@ DEFAULT_STATUS_PORT = 10080
 DEFAULT_USER = "root"
 DEFAULT_DATABASE = "test_sqlalchemy"
 DEFAULT_APP_USER = "crm_app"
+
+# Database and user names go into SQL as identifiers: plain ones only (dots for TiDB Cloud's
+# "<prefix>.user" names), as crm_helpers.accounts requires too.
+_PLAIN_NAME = re.compile(r"^[A-Za-z0-9_.]{1,64}$")
 
 # Drivers whose URLs we accept in TIDB_URL; all are served by the tidb dialect over PyMySQL.
 _ACCEPTED_SCHEMES = {"tidb", "tidb+pymysql", "mysql", "mysql+pymysql"}
@@ -80,17 +85,27 @@ class Settings:
 
 def mask_url(url: URL | str) -> str:
     """The URL as text with its password replaced by ***, safe to print or log."""
-    return make_url(url).render_as_string(hide_password=True)
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError, TypeError):
+        raise ConfigError(f"{type(url).__name__} value is not a URL: give a sqlalchemy URL or "
+                          "text like tidb://USER:PASSWORD@HOST:PORT/DATABASE.") from None
 
 
 def load_settings(environ: Mapping[str, str] | None = None,
                   env_file: Path | None = DEFAULT_ENV_FILE) -> Settings:
     """Settings from `environ` (default: os.environ) over the values in `env_file`."""
+    if environ is not None and not isinstance(environ, Mapping):
+        raise ConfigError(f"load_settings() takes a mapping of variables, not a "
+                          f"{type(environ).__name__}: give a dict, or leave environ out to "
+                          "use os.environ.")
     values: dict[str, str | None] = {}
     if env_file is not None and Path(env_file).is_file():
         values.update(dotenv_values(env_file))
     values.update(os.environ if environ is None else environ)
     get = {k: v for k, v in values.items() if v not in (None, "")}.get
+    for variable in ("TIDB_DB_NAME", "CRM_APP_USER"):
+        _check_name(get(variable), variable)
 
     ca_path = get("CA_PATH")
     if ca_path and not Path(ca_path).is_file():
@@ -155,6 +170,12 @@ def check_port(value: object, name: str) -> int:
             or not 0 < int(text) < 65536):
         raise ConfigError(f"{name} is {str(value)!r}; it must be a port number from 1 to 65535.")
     return int(text)
+
+
+def _check_name(value: str | None, variable: str) -> None:
+    if value is not None and not _PLAIN_NAME.match(value):
+        raise ConfigError(f"{variable} is {value!r}, which cannot be used as a name in SQL: give "
+                          "1 to 64 letters, digits, '_' or '.'.")
 
 
 def _port(value: str | None, default: int, name: str) -> int:

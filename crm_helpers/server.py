@@ -144,7 +144,7 @@ class ServerStatus:
 
 def local_tidb(settings: Settings | None = None) -> LocalTiDB:
     """The local server of the settings' ports, kept in `TIDB_LOCAL_HOME` (default `.tidb/`)."""
-    settings = settings or load_settings()
+    settings = _settings(settings)
     home = Path(os.environ.get("TIDB_LOCAL_HOME") or DEFAULT_HOME)
     return LocalTiDB(home=home, port=settings.port, status_port=settings.status_port)
 
@@ -235,10 +235,20 @@ def local_tidb_status(local: LocalTiDB | None = None) -> ServerStatus:
 
 def ensure_tidb(settings: Settings | None = None) -> Settings:
     """Make sure a TiDB answers: the user's (TIDB_URL / TIDB_HOST) or the local one."""
-    settings = settings or load_settings()
+    settings = _settings(settings)
     if not settings.external:
         start_local_tidb(local_tidb(settings))
     check_connection(settings.url())
+    return settings
+
+
+def _settings(settings: Settings | None) -> Settings:
+    if settings is None:
+        return load_settings()
+    if not isinstance(settings, Settings):
+        raise ConfigError(f"Expected Settings (from crm_helpers.config.load_settings()), not "
+                          f"{type(settings).__name__}; call it without arguments to use the "
+                          "environment and .env.")
     return settings
 
 
