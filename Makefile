@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup tidb-build tidb-up tidb-down lab test test-elsewhere lint run tutorial bench clean
+.PHONY: setup tidb-build tidb-up tidb-down lab test test-elsewhere compliance lint run tutorial bench clean
 
 setup: $(STAMP)  ## create .venv and install the package with its dev extras
 
@@ -42,6 +42,9 @@ test: setup tidb-build lint  ## the whole suite: helper tests and nbval over the
 # runs on the default ports; the decoy must be left as it was (.ci/suite_elsewhere.py).
 test-elsewhere: setup tidb-build
 	$(BIN)/python .ci/suite_elsewhere.py $(PYTEST_ARGS)
+
+compliance: setup tidb-build  ## SQLAlchemy's compliance suite through tidb:// and mysql+pymysql, compared
+	$(BIN)/python tests/compliance/compare_dialects.py
 
 run: tidb-up  ## execute every notebook headless into build/ (+ HTML), print the tutorial's result
 	$(BIN)/python -m crm_helpers.notebook_run build
