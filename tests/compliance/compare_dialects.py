@@ -5,14 +5,15 @@
 Both runs use the same TiDB and the same requirements (tests/compliance/setup.cfg). Prints
 passed / failed / skipped for each dialect and the run times, lists every test that passes
 with mysql+pymysql but not with tidb://, and exits non-zero if there is any such test or if
-the tidb:// run has a failure. `make compliance` runs this.
+the tidb:// run has a failure. `make compliance` runs this; the JUnit reports stay in
+build/compliance/.
 """
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
-import tempfile
 import time
 import xml.etree.ElementTree as ET
 from collections import Counter
@@ -20,7 +21,10 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
+#: Where the JUnit reports of the last comparison stay for inspection (build/ is not tracked).
+REPORTS = ROOT / "build" / "compliance"
 DIALECTS = ("tidb", "mysql+pymysql")
+_BACKEND_SUFFIX = re.compile(r"_[a-z]+\+[a-z0-9]+_[0-9_]+$")
 
 
 def run_suite(dialect: str, report: Path, extra: list[str]) -> tuple[int, float]:
@@ -33,10 +37,12 @@ def run_suite(dialect: str, report: Path, extra: list[str]) -> tuple[int, float]
 
 
 def outcomes(report: Path) -> dict[str, str]:
-    """Each test's outcome in a JUnit report: passed, failed or skipped."""
+    """Each test's outcome in a JUnit report (passed, failed or skipped), by dialect-free name."""
     result = {}
     for case in ET.parse(report).getroot().iter("testcase"):
-        name = f"{case.get('classname')}::{case.get('name')}"
+        # SQLAlchemy names each class after the backend: CTETest_tidb+pymysql_8_0_11_5_6.
+        suite_class = _BACKEND_SUFFIX.sub("", case.get("classname") or "")
+        name = f"{suite_class}::{case.get('name')}"
         if case.find("failure") is not None or case.find("error") is not None:
             result[name] = "failed"
         elif case.find("skipped") is not None:
@@ -48,18 +54,19 @@ def outcomes(report: Path) -> dict[str, str]:
 
 def main(extra: list[str]) -> int:
     results: dict[str, dict[str, str]] = {}
-    with tempfile.TemporaryDirectory(prefix="crm-compliance-") as tmp:
-        for dialect in DIALECTS:
-            report = Path(tmp) / f"{dialect.replace('+', '_')}.xml"
-            code, seconds = run_suite(dialect, report, extra)
-            if not report.is_file():
-                print(f"The {dialect} run wrote no report (pytest exit code {code}); "
-                      "see its output above.", file=sys.stderr)
-                return 2
-            results[dialect] = outcomes(report)
-            counts = Counter(results[dialect].values())
-            print(f"{dialect:>15}: {counts['passed']} passed, {counts['failed']} failed, "
-                  f"{counts['skipped']} skipped in {seconds:.0f} s")
+    REPORTS.mkdir(parents=True, exist_ok=True)
+    for dialect in DIALECTS:
+        report = REPORTS / f"{dialect.replace('+', '_')}.xml"
+        report.unlink(missing_ok=True)
+        code, seconds = run_suite(dialect, report, extra)
+        if not report.is_file():
+            print(f"The {dialect} run wrote no report (pytest exit code {code}); "
+                  "see its output above.", file=sys.stderr)
+            return 2
+        results[dialect] = outcomes(report)
+        counts = Counter(results[dialect].values())
+        print(f"{dialect:>15}: {counts['passed']} passed, {counts['failed']} failed, "
+              f"{counts['skipped']} skipped in {seconds:.0f} s")
     tidb, mysql = results["tidb"], results["mysql+pymysql"]
     missing = sorted(name for name, outcome in mysql.items()
                      if outcome == "passed" and tidb.get(name) != "passed")
