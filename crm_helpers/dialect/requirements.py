@@ -46,7 +46,6 @@ class TiDBRequirements(SuiteRequirements):
     create_or_replace_view = exclusions.open()
     comment_reflection = exclusions.open()
     comment_reflection_full_unicode = exclusions.open()
-    column_collation_reflection = exclusions.open()
     unicode_ddl = exclusions.open()
     schema_create_delete = exclusions.open()  # CREATE SCHEMA is CREATE DATABASE
     reflect_table_options = exclusions.open()
@@ -62,7 +61,11 @@ class TiDBRequirements(SuiteRequirements):
     fk_constraint_option_reflection_ondelete_noaction = exclusions.open()
     foreign_key_constraint_option_reflection_onupdate = exclusions.open()
     fk_constraint_option_reflection_onupdate_restrict = exclusions.open()
+    # As in MySQL: a foreign key gets an index, and UNIQUE constraints and unique indexes
+    # are the same thing, reflected both ways.
+    foreign_keys_reflect_as_index = exclusions.open()
     unique_constraints_reflect_as_index = exclusions.open()
+    unique_index_reflect_as_unique_constraints = exclusions.open()
     temporary_tables = exclusions.open()
 
     # queries
@@ -151,6 +154,9 @@ class TiDBRequirements(SuiteRequirements):
         "DATETIME and TIME without a fractional-seconds precision keep whole seconds "
         "(SQLAlchemy's generic types declare none)", "no error, microseconds dropped")
     time_microseconds = datetime_microseconds
+    column_collation_reflection = mysql_family(
+        "VARCHAR needs a length (the suite's collation test declares a String without one)",
+        "CompileError: VARCHAR requires a length")
     date_implicit_bound = mysql_family(
         "a date, time or datetime sent as a parameter comes back as text from "
         "SELECT ? (the protocol sends it as a string)", "no error, a str instead of a date")
@@ -163,6 +169,11 @@ _STALE_VIEW = (
     "DESCRIBE on the view and TiDB answers 1356 'View ... references invalid table(s)', which "
     "it does not expect (it expects 1146); seen in the suite only, not yet reduced to a "
     "standalone case, so skipped rather than marked as a known failure")
+
+_LIST_ORDER = (
+    "reflecting every table at once, TiDB gives a table's foreign keys and indexes in another "
+    "order than MySQL (e.g. an unnamed foreign key 'fk_1' after the one the suite names "
+    "'zz_email_add_id_fg' to sort last), and the suite compares the lists position by position")
 
 #: Single suite tests (pattern over `Class::test[params]`) that fail on TiDB for a reason no
 #: requirement covers, with TiDB's behaviour. Marked xfail(strict): if TiDB changes, the run
@@ -188,6 +199,11 @@ KNOWN_TIDB_ISSUES: dict[str, tuple[str, str]] = {
     "JSONTest::test_*_typed_*[_decimal1]": (
         "xfail", "TiDB keeps JSON numbers as 64-bit floats, so a 24-digit decimal loses its "
         "last digits (MySQL keeps the DECIMAL)"),
+    **{f"ComponentReflectionTest::{test}[False-ObjectKind.{kind}-ObjectScope.{scope}-*]":
+       ("xfail", _LIST_ORDER)
+       for test in ("test_get_multi_foreign_keys", "test_get_multi_indexes")
+       for kind in ("ANY", "TABLE", "TABLE|MATERIALIZED_VIEW", "TABLE|VIEW")
+       for scope in ("ANY", "DEFAULT")},
     "WindowFunctionTest::test_window_range*": (
         "skip", "the test expects rows in the window's ORDER BY order from a query without "
         "ORDER BY; TiDB, like any distributed database, returns them in any order"),
