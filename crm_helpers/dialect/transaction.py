@@ -6,8 +6,9 @@ commit (8022), a schema change during the transaction (8028), and from MySQL dea
 and lock wait timeout (1205). Since v8.0 TiDB no longer retries optimistic transactions by
 itself, so the application must. `run_transaction` does, with bounded exponential backoff
 and jitter; `WriteConflict` is what reaches the caller when retries run out, or at once when
-a retry cannot be done safely. The same classification (`write_conflict_from`) is what the
-engine-level error translation uses, so there is one definition of "retryable".
+a retry cannot be done safely. The engine-level error translation (crm_helpers.translate, via
+`server_errors`) uses the same `is_retryable`, so there is one definition of "retryable": a
+plain `create_engine("tidb://...")` raises WriteConflict too, and this loop retries on it.
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ RETRYABLE_ERRORS: dict[int, str] = {
 
 # 1105 is TiDB's catch-all code. With this text it means a pessimistic statement hit write
 # conflicts more often than TiDB's own in-statement retry allows (pessimistic-txn.max-retry-
-# count); the statement failed and nothing was committed, exactly the 9007 situation.
+# count): the statement failed because of concurrent writers, and rolling back and running
+# the transaction again later is the remedy, as for 9007. Measured on v8.5.6: 4 of 960
+# concurrent add_orders for the same three users (16 threads), the only error they got.
 _PESSIMISTIC_RETRY_LIMIT = (1105, "pessimistic lock retry limit reached")
 
 DEFAULT_MAX_RETRIES = 10
