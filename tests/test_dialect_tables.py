@@ -138,7 +138,7 @@ def test_auto_random_needs_a_bigint_primary_key(engine, column):
         str(CreateTable(table).compile(dialect=engine.dialect))
 
 
-@pytest.mark.parametrize("value", ["five", (1, 2, 3), -1.5])
+@pytest.mark.parametrize("value", ["five", (1, 2, 3), -1.5, 0, 16, (5, 31), (5, 65)])
 def test_auto_random_bad_values_are_refused(engine, value):
     table = Table("wrong", MetaData(),
                   Column("id", BigInteger, primary_key=True, tidb_auto_random=value))
@@ -263,3 +263,11 @@ def test_reflection_keeps_only_options_it_can_write_again(engine):
     assert tidb_options == {"tidb_clustered": True, "tidb_auto_id_cache": "1"}
     assert state.columns[0]["dialect_options"] == {"tidb_auto_random": 5}
     assert state.columns[0]["autoincrement"] is True
+
+
+@pytest.mark.parametrize(("value", "written"), [(True, "AUTO_RANDOM(5)"), (15, "AUTO_RANDOM(15)"),
+                                                ((3, 32), "AUTO_RANDOM(3, 32)")])
+def test_auto_random_limits_tidb_accepts(engine, metadata, value, written):
+    Table("limits", metadata, Column("id", BigInteger, primary_key=True, tidb_auto_random=value))
+    metadata.create_all(engine)
+    assert written in show_create(engine, "limits")

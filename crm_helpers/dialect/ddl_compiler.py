@@ -25,8 +25,10 @@ from sqlalchemy.dialects.mysql.base import MySQLDDLCompiler
 from crm_helpers.dialect.vector import DISTANCE_FUNCTIONS, VECTOR
 from crm_helpers.errors import InvalidDialectOption
 
-#: TiDB's default number of shard bits for a bare AUTO_RANDOM.
+#: TiDB's default number of shard bits for a bare AUTO_RANDOM, and its limits.
 DEFAULT_SHARD_BITS = 5
+MAX_SHARD_BITS = 15
+MIN_RANGE_BITS = 32
 
 # tidb_* table option -> how it is written: a whole number, a quoted string, ON/OFF, or SQL.
 _WHOLE_NUMBER_OPTIONS = {"auto_id_cache": "AUTO_ID_CACHE", "shard_row_id_bits": "SHARD_ROW_ID_BITS",
@@ -45,10 +47,12 @@ def auto_random_spec(value: Any, column_name: str) -> str:
     parts = value if isinstance(value, (tuple, list)) else (value,)
     numbers = [_whole_number(part, f"tidb_auto_random of column {column_name!r}")
                for part in parts]
-    if not 1 <= len(numbers) <= 2:
+    if (not 1 <= len(numbers) <= 2 or not 1 <= numbers[0] <= MAX_SHARD_BITS
+            or (len(numbers) == 2 and not MIN_RANGE_BITS <= numbers[1] <= 64)):
         raise InvalidDialectOption(
             f"tidb_auto_random of column {column_name!r} is {value!r}: give the shard bits "
-            "(e.g. 5), or (shard bits, range bits) such as (5, 54), or True.")
+            f"(1 to {MAX_SHARD_BITS}, e.g. 5), or (shard bits, range bits) with range bits "
+            f"from {MIN_RANGE_BITS} to 64, such as (5, 54), or True.")
     return f"AUTO_RANDOM({', '.join(map(str, numbers))})"
 
 
