@@ -300,10 +300,16 @@ def _load_batches(engine: Engine, table: Table, batches: list[pd.DataFrame], wor
 
 
 def _rows_present(connection, table: Table, key: str, batch: pd.DataFrame) -> int:
-    """How many rows of the table have a key in the batch's key range."""
+    """How many of the batch's keys the table holds (keys in sorted order)."""
     first, last = int(batch[key].iloc[0]), int(batch[key].iloc[-1])
-    statement = select(func.count()).select_from(table).where(table.c[key].between(first, last))
-    present = connection.execute(statement).scalar_one()
+    if last - first + 1 == len(batch):  # contiguous keys: the range holds exactly these
+        conditions = [table.c[key].between(first, last)]
+    else:  # gaps: rows in them are not this batch's, so count the keys themselves
+        keys = batch[key].astype("int64").tolist()
+        conditions = [table.c[key].in_(keys[start:start + 10_000])
+                      for start in range(0, len(keys), 10_000)]
+    present = sum(connection.execute(select(func.count()).select_from(table).where(condition))
+                  .scalar_one() for condition in conditions)
     connection.rollback()  # end the read's transaction before LOAD DATA opens its own
     return present
 

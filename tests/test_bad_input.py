@@ -286,7 +286,7 @@ CASES: list[Case] = [
                                                       batch_rows=100), "primary key"),
     # The analysis orders hold oids 1..100: 99 is there, 101 is not, so 101 must not be skipped.
     Case("load_frame-partly-present-keys", lambda ctx: load(ctx, orders_frame(3).assign(
-        oid=[99, 101, 102]).iloc[:2], batch_rows=2), "already holds", owner="i9-crash"),
+        oid=[99, 101, 102]).iloc[:2], batch_rows=2), "already holds"),
     Case("load_frame-missing-column", lambda ctx: load(ctx, orders_frame().drop(
         columns=["price"])), "missing"),
     Case("load_frame-extra-column", lambda ctx: load(ctx, orders_frame().assign(note="x")),

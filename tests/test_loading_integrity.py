@@ -16,6 +16,7 @@ from crm_helpers.errors import InvalidInput
 from crm_helpers.generate import generate_orders, generate_users
 from crm_helpers.loading import (
     InvalidFrame,
+    LoadFailed,
     LocalInfileDisabled,
     analysis_engine,
     analysis_orders,
@@ -265,3 +266,17 @@ def test_integers_a_float_column_cannot_hold_exactly_are_refused(engine):
     orders["price"] = np.arange(10, dtype="int64") + 2**53  # 2**53 + 1 has no float64
     with pytest.raises(InvalidFrame, match=r"rows 1, 3, 5, 7, 9\) are integers too large"):
         load_frame(engine, analysis_orders, orders, progress=False)
+
+
+def test_a_frame_with_gaps_is_not_taken_for_loaded_by_other_rows_in_its_range(engine):
+    load_frame(engine, analysis_users, generate_users(50), progress=False)
+    load_frame(engine, analysis_orders, generate_orders(100, 50), progress=False)
+    # oids 99 and 100 are there; a frame with 99 and 101 is one batch over 99..101.
+    gappy = generate_orders(2, 50).assign(oid=[99, 101])
+    with pytest.raises(LoadFailed, match="already holds 1 of the 2 rows"):
+        load_frame(engine, analysis_orders, gappy, batch_rows=2, progress=False)
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("SELECT MAX(oid) FROM orders").scalar_one() == 100
+    fresh = generate_orders(3, 50).assign(oid=[150, 170, 190])  # gaps, none of them there
+    report = load_frame(engine, analysis_orders, fresh, batch_rows=3, progress=False)
+    assert (report.loaded, report.skipped) == (3, 0)
