@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/crash_window.py              # 5 runs each way, 100,000 rows
     .venv/bin/python benchmarks/crash_window.py --runs 3 --rows 50000
+    .venv/bin/python benchmarks/crash_window.py --cost-rows 300000 --cost-rounds 3
 
 unistore keeps a transaction's locks in memory, and TiDB commits all keys but the first in
 the background after COMMIT has returned. Each run starts a throwaway local TiDB (its own
@@ -9,6 +10,10 @@ folder and free ports), loads users, lets them settle, then loads one batch of o
 the loader and SIGKILLs tidb-server the moment the batch's load returns: once with the
 read-back after the commit (`loading.READ_BACK_AFTER_COMMIT`) and once without. It then starts
 the server again and counts the orders' rows and index entries and runs ADMIN CHECK TABLE.
+With --cost-rows, it instead measures what the safety costs, side by side on one server:
+`load_frame` of that many orders with and without the read-back (alternating, fresh tables
+each round), the re-run that finds everything loaded (it runs ADMIN CHECK TABLE first), and
+ADMIN CHECK TABLE alone; medians over --cost-rounds.
 Results are printed and written as JSON under benchmarks/results/.
 """
 
@@ -19,6 +24,7 @@ import json
 import os
 import signal
 import socket
+import statistics
 import sys
 import tempfile
 import time
@@ -85,11 +91,59 @@ def one_run(read_back: bool, rows: int, home: Path) -> dict:
             "up_reported": messages}
 
 
+def cost(rows: int, rounds: int, home: Path) -> dict:
+    """Median seconds of loads with and without read-back, a no-op re-run, ADMIN CHECK TABLE."""
+    local = LocalTiDB(home=home, port=free_port(), status_port=free_port())
+    start_local_tidb(local, fresh=True)
+    admin = tidb_engine(local.url())
+    with admin.begin() as connection:
+        connection.exec_driver_sql("CREATE DATABASE cost")
+    admin.dispose()
+    engine = tidb_engine(local.url("cost"), connect_args={"local_infile": True})
+    analysis_metadata.create_all(engine)
+    n_users = default_user_count(rows)
+    load_frame(engine, analysis_users, generate_users(n_users), progress=False)
+    orders = generate_orders(rows, n_users)
+    times: dict[str, list[float]] = {"load, no read-back": [], "load, read-back": [],
+                                     "re-run (all loaded)": [], "ADMIN CHECK TABLE orders": []}
+    try:
+        for _ in range(rounds):
+            for read_back in (False, True):
+                with engine.begin() as connection:
+                    connection.exec_driver_sql("TRUNCATE TABLE orders")
+                loading.READ_BACK_AFTER_COMMIT = read_back
+                report = load_frame(engine, analysis_orders, orders, progress=False)
+                times["load, read-back" if read_back else "load, no read-back"].append(
+                    report.seconds)
+            started = time.monotonic()
+            load_frame(engine, analysis_orders, orders, progress=False)
+            times["re-run (all loaded)"].append(time.monotonic() - started)
+            started = time.monotonic()
+            with engine.connect() as connection:
+                connection.exec_driver_sql("ADMIN CHECK TABLE orders")
+            times["ADMIN CHECK TABLE orders"].append(time.monotonic() - started)
+    finally:
+        loading.READ_BACK_AFTER_COMMIT = True
+        engine.dispose()
+        stop_local_tidb(local)
+    return {name: {"median_s": round(statistics.median(values), 2),
+                   "rounds_s": [round(v, 2) for v in values]} for name, values in times.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="runs with and without read-back")
     parser.add_argument("--rows", type=int, default=100_000, help="orders in the batch")
+    parser.add_argument("--cost-rows", type=int, help="measure the cost on this many orders")
+    parser.add_argument("--cost-rounds", type=int, default=3)
     args = parser.parse_args()
+    if args.cost_rows:
+        with tempfile.TemporaryDirectory(prefix="crash-cost-") as folder:
+            measured = cost(args.cost_rows, args.cost_rounds, Path(folder))
+        for name, values in measured.items():
+            print(f"{name:28} median {values['median_s']:7.2f} s  rounds {values['rounds_s']}")
+        _write("crash_cost", {"argv": sys.argv[1:], "rows": args.cost_rows, "cost": measured})
+        return
     results = []
     with tempfile.TemporaryDirectory(prefix="crash-window-") as folder:
         for run in range(args.runs):
@@ -106,10 +160,14 @@ def main() -> None:
         damaged = sum(r["admin_check"] != "ok" for r in mine)
         print(f"SUMMARY read_back={read_back}: {sum(1 for n in lost if n)} of {len(mine)} runs "
               f"lost rows (lost per run: {lost}); {damaged} runs with ADMIN CHECK failing")
+    _write("crash_window", {"argv": sys.argv[1:], "results": results})
+
+
+def _write(prefix: str, data: dict) -> None:
     RESULTS.mkdir(exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    out = RESULTS / f"crash_window-{stamp}.json"
-    out.write_text(json.dumps({"argv": sys.argv[1:], "results": results}, indent=1) + "\n")
+    out = RESULTS / f"{prefix}-{stamp}.json"
+    out.write_text(json.dumps(data, indent=1) + "\n")
     print(f"written to {out}")
 
 

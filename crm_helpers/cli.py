@@ -92,6 +92,10 @@ def _run(args: argparse.Namespace) -> int:
                   f"{mask_url(local.url())}")
         print(f"Data and logs: {local.home}")
         _print_damage(local)
+        if damaged_tables(local) and sys.stdin.isatty() and sys.stdout.isatty():
+            answer = input("Repair them now, like `crm-tidb repair`? [y/N] ")
+            if answer.strip().lower() in ("y", "yes"):
+                return _check_or_repair("repair", settings)
     elif args.command == "down":
         stopped = stop_local_tidb(local, report=_say)
         print("Local TiDB stopped cleanly." if stopped else "Local TiDB was not running.")

@@ -149,6 +149,8 @@ def test_up_after_a_clean_down_does_not_check(server):
 def damage_by_kill_after_commit(local: LocalTiDB, rows: int = 60_000) -> None:
     """Load a batch without read-back and SIGKILL the server as its COMMIT returns."""
     engine = analysis_db(local)
+    with engine.begin() as connection:  # what an earlier attempt left
+        connection.exec_driver_sql("TRUNCATE TABLE orders")
     load_frame(engine, analysis_users, generate_users(default_user_count(rows)), progress=False)
     time.sleep(1)
     connection = engine.raw_connection()
@@ -192,6 +194,24 @@ def test_up_after_a_kill_names_the_damaged_tables_and_repair_fixes_them(server):
 
 
 # --- loads survive a server kill ---------------------------------------------------------------
+
+def test_a_load_repairs_what_a_kill_after_commit_damaged_and_ends_exact(server):
+    rows = 60_000
+    for _attempt in range(3):
+        damage_by_kill_after_commit(server, rows)
+        start_local_tidb(server, report=lambda message: None)
+        if damaged_tables(server):
+            break
+    assert damaged_tables(server) == ["crm_analysis.orders"]
+    engine = tidb_engine(server.url("crm_analysis"), connect_args={"local_infile": True})
+    expected = generate_orders(rows)
+    report = load_frame(engine, analysis_orders, expected, progress=False)
+    assert report.loaded == rows  # the half-written batch was rewritten whole
+    stored = stored_orders(engine)
+    assert len(stored) == rows and content_digest(stored) == content_digest(expected)
+    assert all(health.ok for health in check_tables(engine, ["crm_analysis"]))
+    engine.dispose()
+
 
 N_ORDERS = 20_000
 BATCH_ROWS = 1_000
