@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pymysql
+from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 
@@ -40,6 +41,7 @@ from crm_helpers.errors import (
     ConfigError,
     CrmError,
     PortInUse,
+    TiDBAuthError,
     TiDBStartTimeout,
     TiDBStillStopping,
 )
@@ -275,16 +277,17 @@ def _check_after_unclean_stop(local: LocalTiDB, report: Report | None) -> None:
     say(f"The previous local TiDB in {local.home} stopped without a clean shutdown (killed or "
         "crashed): transactions committed just before may be lost. Checking every table "
         "(ADMIN CHECK TABLE)...")
-    engine = tidb_engine(local.url())
+    engine = None
     try:
+        engine = _admin_engine(local)
         results = check_tables(engine, report=say)
     except (CrmError, DBAPIError, pymysql.err.MySQLError) as exc:
-        message = (f"Could not check the tables after the unclean stop ({exc}). "
-                   "Run `crm-tidb check` to try again.")
-        _tell(report, message)
+        _tell(report, f"Could not check the tables after the unclean stop ({exc}). "
+                      "Run `crm-tidb check` to try again.")
         return
     finally:
-        engine.dispose()
+        if engine is not None:
+            engine.dispose()
     damaged = [result for result in results if not result.ok]
     record_damage(local, [result.name for result in damaged])
     if not damaged:
@@ -299,6 +302,14 @@ def _check_after_unclean_stop(local: LocalTiDB, report: Report | None) -> None:
         "resume and rewrite what is missing. Or start from empty data with "
         "`crm-tidb up --fresh`.")
     _tell(report, message)
+
+
+def _admin_engine(local: LocalTiDB) -> Engine:
+    """An engine logged in as root: with no password (the local default), else TIDB_PASSWORD."""
+    try:
+        return tidb_engine(local.url())
+    except TiDBAuthError:
+        return tidb_engine(local.url().set(password=load_settings().password))
 
 
 def _tell(report: Report | None, message: str) -> None:
