@@ -86,18 +86,34 @@ def read_frame(engine: Engine, query: Executable | str, *, params: dict[str, Any
     return _read_with_pandas(engine, statement, chunksize)
 
 
+# The TLS options with which connectorx verifies the server exactly as PyMySQL would.
+_CONNECTORX_TLS_OPTIONS = {"ssl_ca", "ssl_verify_cert", "ssl_verify_identity", "ssl_check_hostname"}
+
+
 def _connectorx_url(engine: Engine) -> str | None:
-    """connectorx's URL for the engine, or None when it cannot serve it (TLS, no package)."""
+    """connectorx's URL for the engine, or None when it cannot serve it (no package, or TLS
+    that connectorx cannot verify the way the engine does)."""
     url = engine.url
     if connectorx is None:
         return None
+    options = {name: value for name, value in url.query.items() if name.startswith("ssl")}
+    tls = ""
     if getattr(getattr(engine, "dialect", None), "uses_tls", False) or any(
-            name.startswith("ssl") and name != "ssl_disabled" for name in url.query):
-        return None  # encrypted: PyMySQL's path verifies the server (crm_helpers.transport)
+            name != "ssl_disabled" for name in options):
+        # connectorx checks the certificate and the host name (ssl-mode=VERIFY_IDENTITY, with
+        # the CA file or the system's CAs), but has no client certificates or opt-outs:
+        # anything else stays on PyMySQL's path (crm_helpers.transport).
+        if not set(options) <= _CONNECTORX_TLS_OPTIONS or any(
+                options[name] not in ("true", "1", "yes", "on") for name in options
+                if name != "ssl_ca"):
+            return None
+        tls = "?ssl-mode=VERIFY_IDENTITY"
+        if options.get("ssl_ca"):
+            tls += "&ssl-ca=" + quote(str(options["ssl_ca"]), safe="")
     credentials = quote(url.username or "", safe="")
     if url.password:
         credentials += ":" + quote(url.password, safe="")
-    return f"mysql://{credentials}@{url.host}:{url.port or 4000}/{url.database or ''}"
+    return f"mysql://{credentials}@{url.host}:{url.port or 4000}/{url.database or ''}{tls}"
 
 
 class Deadline:

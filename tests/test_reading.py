@@ -76,10 +76,19 @@ def test_chunks_are_bounded_and_add_up(engine, monkeypatch):
         monkeypatch.setattr(reading, "connectorx", None)
 
 
-def test_tls_urls_take_the_verified_pymysql_path(engine):
-    tls = engine.url.update_query_dict({"ssl_ca": "/etc/ssl/certs/ca-certificates.crt"})
-    assert reading._connectorx_url(engine) is not None
-    assert reading._connectorx_url(type("EngineWithTLS", (), {"url": tls})()) is None
+def test_tls_urls_are_verified_by_connectorx_or_take_the_pymysql_path(engine):
+    def fast_path(**options: str) -> str | None:
+        tls = engine.url.update_query_dict(options)
+        return reading._connectorx_url(type("EngineWithTLS", (), {"url": tls})())
+
+    assert "ssl-mode" not in reading._connectorx_url(engine)
+    assert fast_path(ssl_ca="/etc/ssl/ca.pem").endswith(
+        "?ssl-mode=VERIFY_IDENTITY&ssl-ca=%2Fetc%2Fssl%2Fca.pem")
+    assert fast_path(ssl_verify_cert="true").endswith("?ssl-mode=VERIFY_IDENTITY")
+    # What connectorx cannot do as PyMySQL would stays on PyMySQL's path.
+    assert fast_path(ssl_ca="/etc/ssl/ca.pem", ssl_verify_identity="false") is None
+    assert fast_path(ssl_cert="/etc/ssl/me.pem", ssl_key="/etc/ssl/me.key") is None
+    assert fast_path(ssl_capath="/etc/ssl/certs") is None
 
 
 def test_a_fast_path_failure_falls_back_with_a_warning(engine, monkeypatch):

@@ -13,10 +13,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import connectorx
 import pymysql
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
+from crm_helpers import reading
 from crm_helpers.config import Settings, load_settings
 from crm_helpers.db import check_connection, tidb_engine
 from crm_helpers.errors import ConfigError, TiDBTLSError
@@ -187,6 +189,7 @@ def test_read_frame_over_tls_is_verified_and_fast(tls_tidb, certificates):
     engine = tidb_engine(settings(tls_tidb, CA_PATH=str(certificates.ca)).url())
     frame = read_frame(engine, "SELECT 1 AS one, 'tls' AS how")
     assert frame.to_dict("records") == [{"one": 1, "how": "tls"}]
+    assert frame.attrs["read_path"] == "connectorx"  # verified TLS on the fast path too
     engine.dispose()
     for url in (settings(tls_tidb, CA_PATH=str(certificates.other_ca)).url(),
                 settings(tls_tidb).url(),
@@ -213,3 +216,13 @@ def test_tls_asked_of_a_server_without_tls_says_so(tidb_settings, certificates):
 def test_tls_options_that_make_no_sense_are_refused(query, expected):
     with pytest.raises(ConfigError, match=expected):
         create_engine(f"tidb://root@localhost:4000/x?{query}")
+
+
+def test_connectorx_itself_refuses_a_server_it_cannot_verify(tls_tidb, certificates):
+    # read_frame never gets here with a bad CA (PyMySQL's check fails first, at once), but the
+    # URL it would give connectorx must make connectorx verify on its own as well.
+    engine = create_engine(settings(tls_tidb, CA_PATH=str(certificates.other_ca)).url())
+    url = reading._connectorx_url(engine)
+    assert "ssl-mode=VERIFY_IDENTITY" in url
+    with pytest.raises(Exception, match="certificate verify failed"):
+        connectorx.read_sql(url, "SELECT 1")  # after connectorx's own 30 s of retries
