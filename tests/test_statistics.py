@@ -38,11 +38,3 @@ def test_analyze_after_load_keeps_the_true_row_count(engine):
     analyze_after_load(engine, {"stats_probe": ROWS})
     assert counts_seen(engine, "stats_probe") == {ROWS}
 
-
-@pytest.mark.lifecycle
-def test_analyze_right_after_a_load_can_double_the_count(engine):
-    """Why the wait exists: this is what a plain ANALYZE right after the writes gives."""
-    fill(engine, "stats_probe_plain")
-    with engine.begin() as connection:
-        connection.exec_driver_sql("ANALYZE TABLE stats_probe_plain")
-    assert 2 * ROWS in counts_seen(engine, "stats_probe_plain")
