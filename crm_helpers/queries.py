@@ -127,6 +127,10 @@ def _check_tokens(sql: str, tokens: list[str]) -> str:
         _refuse(sql, "it does not start with a keyword")
     if words[0] not in _QUERY_STARTS:
         _refuse(sql, f"it starts with {words[0]}, which is not a query")
+    if words[0] == "SHOW":
+        # SHOW only reports (SHOW CREATE TABLE, SHOW GRANTS) and can hold no other statement;
+        # DESC is not exempt: it is also EXPLAIN's synonym (DESC ANALYZE runs what it explains).
+        return words[0]
     for position, token in enumerate(tokens):
         call = tokens[position + 1:position + 2] == ["("]
         if token in _WRITING_WORDS and not (call and token in _ALSO_FUNCTIONS):

@@ -145,6 +145,8 @@ QUERIES = [
     ("SELECT updated FROM (SELECT 1 AS updated) AS t", "updated", 1),
     ("TABLE users", None, None),
     ("SHOW TABLES", None, None),
+    ("SHOW CREATE TABLE orders", None, None),
+    ("SHOW GRANTS", None, None),
     ("EXPLAIN SELECT * FROM orders WHERE oid = 2", None, None),
     ("DESC orders", None, None),
 ]
