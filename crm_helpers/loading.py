@@ -753,36 +753,20 @@ def _is_utf8(text: str) -> bool:
 
 
 def _rule_problem(present: pd.Series, column: Column, index: pd.Index) -> str | None:
-    """Values the table's own rules refuse: its type's bind check and its ORM validators."""
-    checks = []
-    if isinstance(column.type, TypeDecorator):
-        checks.append(lambda value: column.type.process_bind_param(value, None))
-    checks.extend(_orm_validators(column))
-    if not checks or present.empty:
+    """Values the table's own rules refuse: its type's bind check (e.g. models.Price)."""
+    if not isinstance(column.type, TypeDecorator) or present.empty:
         return None
     refused: dict[object, str] = {}
     for value in pd.unique(present.to_numpy(dtype=object)):
-        for check in checks:
-            try:
-                check(value.item() if isinstance(value, np.generic) else value)
-            except CrmError as exc:
-                refused[value] = str(exc)
-                break
+        try:
+            column.type.process_bind_param(
+                value.item() if isinstance(value, np.generic) else value, None)
+        except CrmError as exc:
+            refused[value] = str(exc)
     if not refused:
         return None
     bad = index.isin(present.index[present.isin(list(refused))])
     return f"column {column.name!r}: {_rows(bad)} are refused: {next(iter(refused.values()))}"
-
-
-def _orm_validators(column: Column) -> list:
-    """The @validates checks that the CRM's ORM class for `column`'s table has for it."""
-    from crm_helpers.models import Base  # here: models imports nothing of loading
-
-    for mapper in Base.registry.mappers:
-        if mapper.local_table is column.table and column.name in mapper.validators:
-            method = mapper.validators[column.name][0]
-            return [lambda value, method=method: method(None, column.name, value)]
-    return []
 
 
 def _key_problem(frame: pd.DataFrame, table: Table) -> str | None:

@@ -1,8 +1,11 @@
 """The tutorial's ORM models `User`, `Order`, `Gender`, and the value checks they enforce.
 
-The checks live on the models, so plain SQLAlchemy code gets them: `Order(uid=1, price=-3)`
-raises `InvalidPrice` before anything is sent. `Price` repeats the price check when a value
-bypasses the objects (`session.query(Order)...update({"price": ...})`, Core `insert()`).
+The checks live in the column types (`Uid`, `UserName`, `GenderEnum`, `Price`), which every
+statement that writes a value passes through: ORM objects, ORM bulk `insert()`/`update()`,
+`session.query(...).update({...})`, Core `insert()`/`update()` and executemany. A bad value
+raises the project's exception (InvalidInput, UnknownGender, InvalidPrice) before the
+statement is sent. The models' `@validates` run the same checks when an attribute is set, so
+`Order(uid=1, price=-3)` already raises where it is written.
 """
 
 from __future__ import annotations
@@ -11,10 +14,10 @@ import enum
 import math
 from decimal import Decimal
 from numbers import Integral, Real
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
-from sqlalchemy import Enum, Float, ForeignKey, Integer, String
+from sqlalchemy import Enum, Float, ForeignKey, Integer, String, inspect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, validates
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
@@ -50,13 +53,13 @@ def as_gender(value: object, gender_type: type[enum.Enum] = Gender) -> Any:
                         "(a Gender member or its name).")
 
 
-def as_name(value: object) -> str:
-    """`value` as a user name: text of 1 to 50 characters, not only spaces."""
+def as_name(value: object, max_chars: int = NAME_MAX_CHARS) -> str:
+    """`value` as a user name: text of 1 to `max_chars` (50) characters, not only spaces."""
     if not isinstance(value, str) or not value.strip():
         raise InvalidInput(f"User name {value!r} is empty or not text: give a name such as 'Ben'.")
-    if len(value) > NAME_MAX_CHARS:
+    if len(value) > max_chars:
         raise InvalidInput(f"User name {value[:20]!r}... has {len(value)} characters; "
-                           f"the users table allows at most {NAME_MAX_CHARS}: shorten it.")
+                           f"the users table allows at most {max_chars}: shorten it.")
     return value
 
 
@@ -99,18 +102,81 @@ def as_price(value: object) -> float:
     return price
 
 
-class Price(TypeDecorator[float]):
-    """FLOAT that refuses, at execution, a price `as_price` refuses (negative, inexact, ...)."""
+T = TypeVar("T")
+
+
+class CheckedType(TypeDecorator[T]):
+    """A column type that refuses, in every statement that writes it, what `check` refuses."""
+
+    def check(self, value: object) -> T:
+        """`value` as the column stores it; the project's exception if the column refuses it."""
+        raise NotImplementedError
+
+    def process_bind_param(self, value: Any, dialect: Any) -> T:
+        # None too: every CRM column is NOT NULL, so None gets the rule's message, not TiDB's.
+        return self.check(value)
+
+    def coerce_compared_value(self, op: Any, value: Any) -> TypeEngine[Any]:
+        # A literal in an expression (WHERE uid = 0, price > -1, name LIKE 'A%') is compared
+        # or computed with, not stored as it is: it gets the plain type, unchecked.
+        return self.impl_instance
+
+
+class Uid(CheckedType[int]):
+    """INTEGER holding a user id: a whole number from 1 to 2147483647 (`as_uid`)."""
+
+    impl = Integer
+    cache_ok = True
+
+    def check(self, value: object) -> int:
+        """`value` as a uid, or InvalidInput."""
+        return as_uid(value)
+
+
+class UserName(CheckedType[str]):
+    """VARCHAR(length) holding a user name: 1 to `length` characters, not blank (`as_name`)."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, length: int = NAME_MAX_CHARS) -> None:
+        super().__init__(length)
+        self.length = length
+
+    def check(self, value: object) -> str:
+        """`value` as a user name, or InvalidInput."""
+        return as_name(value, self.length)
+
+
+class GenderEnum(CheckedType[enum.Enum]):
+    """ENUM of `enum_class`'s names; refuses anything else with UnknownGender (`as_gender`)."""
+
+    impl = Enum
+    cache_ok = True
+
+    def __init__(self, enum_class: type[enum.Enum] = Gender) -> None:
+        super().__init__(enum_class)
+        self.enum_class = enum_class
+
+    def check(self, value: object) -> enum.Enum:
+        """`value` as a member of `enum_class` (a member or its name), or UnknownGender."""
+        return as_gender(value, self.enum_class)
+
+
+class Price(CheckedType[float]):
+    """FLOAT holding a price: finite, zero or more, and exact in a FLOAT (`as_price`)."""
 
     impl = Float
     cache_ok = True
 
-    def process_bind_param(self, value: Any, dialect: Any) -> float | None:
-        return None if value is None else as_price(value)
+    def check(self, value: object) -> float:
+        """`value` as a price, or InvalidPrice."""
+        return as_price(value)
 
-    def coerce_compared_value(self, op: Any, value: Any) -> TypeEngine[Any]:
-        # WHERE price > -1 is a fair question, not a price: compare as a plain FLOAT.
-        return Float()
+
+def checked(instance: object, key: str, value: object) -> Any:
+    """`value` for attribute `key` of a model object, checked by its column's type (@validates)."""
+    return inspect(instance).mapper.columns[key].type.check(value)
 
 
 class User(Base):
@@ -118,21 +184,15 @@ class User(Base):
 
     __tablename__ = "users"
 
-    uid: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(NAME_MAX_CHARS))
-    gender: Mapped[Gender] = mapped_column(Enum(Gender))
+    uid: Mapped[int] = mapped_column(Uid, primary_key=True)
+    name: Mapped[str] = mapped_column(UserName(NAME_MAX_CHARS))
+    gender: Mapped[Gender] = mapped_column(GenderEnum(Gender))
 
-    @validates("uid")
-    def _check_uid(self, key: str, value: object) -> int:
-        return as_uid(value)
-
-    @validates("name")
-    def _check_name(self, key: str, value: object) -> str:
-        return as_name(value)
-
-    @validates("gender")
-    def _check_gender(self, key: str, value: object) -> Gender:
-        return as_gender(value)
+    # The types check every statement; this checks a value as soon as it is set, so the
+    # error points at the line that set it.
+    @validates("uid", "name", "gender")
+    def _check(self, key: str, value: object) -> Any:
+        return checked(self, key, value)
 
     def __repr__(self) -> str:
         return f"<User(uid={self.uid}, name={self.name!r}, gender={self.gender.name})>"
@@ -144,16 +204,12 @@ class Order(Base):
     __tablename__ = "orders"
 
     oid: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    uid: Mapped[int] = mapped_column(Integer, ForeignKey("users.uid"))
+    uid: Mapped[int] = mapped_column(Uid, ForeignKey("users.uid"))
     price: Mapped[float] = mapped_column(Price)
 
-    @validates("uid")
-    def _check_uid(self, key: str, value: object) -> int:
-        return as_uid(value)
-
-    @validates("price")
-    def _check_price(self, key: str, value: object) -> float:
-        return as_price(value)
+    @validates("uid", "price")
+    def _check(self, key: str, value: object) -> Any:
+        return checked(self, key, value)
 
     def __repr__(self) -> str:
         return f"<Order(oid={self.oid}, uid={self.uid}, price={self.price})>"

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from sqlalchemy import Column, MetaData, String, Table, delete, text
+from sqlalchemy import Column, MetaData, String, Table, delete, insert, text, update
 from sqlalchemy.orm import Session
 
 from crm_helpers import accounts, cli, config, crm, db, frames, generate, loading, reading, server
@@ -112,6 +112,24 @@ def session_call(function: Callable, *args: Any) -> Callable[[Ctx], Any]:
     def call(ctx: Ctx) -> Any:
         with ctx.session() as session:
             return function(session, *args)
+    return call
+
+
+def orm_call(statement: Callable[[Session], Any]) -> Callable[[Ctx], Any]:
+    """Plain SQLAlchemy in a session on the CRM tables, committed."""
+    def call(ctx: Ctx) -> Any:
+        with ctx.session() as session:
+            result = statement(session)
+            session.commit()
+            return result
+    return call
+
+
+def core_call(statement: Callable[[Any], Any]) -> Callable[[Ctx], Any]:
+    """Plain SQLAlchemy Core on a connection to the CRM tables, in one transaction."""
+    def call(ctx: Ctx) -> Any:
+        with ctx.crm.begin() as connection:
+            return statement(connection)
     return call
 
 
@@ -201,6 +219,27 @@ CASES: list[Case] = [
     Case("as_price-text", runner_call(crm.as_price, "abc"), "not a number"),
     Case("reset_crm_tables-None", runner_call(crm.reset_crm_tables, None), "Engine"),
     Case("reset_crm_tables-url-text", runner_call(crm.reset_crm_tables, "tidb://x"), "Engine"),
+
+    # models.py: plain SQLAlchemy statements that bypass @validates meet the column types
+    Case("sqlalchemy_update-bool-uid", orm_call(lambda s: s.execute(
+        update(Order).where(Order.oid == 5).values(uid=True))), "uid True"),
+    Case("sqlalchemy_update-unknown-gender", orm_call(lambda s: s.execute(
+        update(User).values(gender="robot"))), "robot"),
+    Case("sqlalchemy_update-empty-name", orm_call(lambda s: s.execute(
+        update(User).values(name=""))), "empty"),
+    Case("sqlalchemy_bulk-insert-text-uid", orm_call(lambda s: s.execute(
+        insert(Order), [{"uid": 1, "price": 3}, {"uid": "1", "price": 3}])), "'1'.*int"),
+    Case("sqlalchemy_query-update-float-uid", orm_call(lambda s: s.query(Order).filter(
+        Order.oid == 1).update({"uid": 1.5})), "1.5"),
+    Case("sqlalchemy_core-insert-60-chars", core_call(lambda c: c.execute(
+        insert(User).values(name="x" * 60, gender="Male"))), "60 characters"),
+    Case("sqlalchemy_core-insert-gender-M", core_call(lambda c: c.execute(
+        insert(User).values(name="Eve", gender="M"))), "'M'"),
+    Case("sqlalchemy_core-executemany-blank-name", core_call(lambda c: c.execute(
+        insert(User), [{"name": "Eve", "gender": "Female"}, {"name": " ", "gender": "Male"}])),
+        "empty"),
+    Case("sqlalchemy_core-update-None-price", core_call(lambda c: c.execute(
+        update(Order).where(Order.oid == 1).values(price=None))), "Price None"),
 
     # frames.py
     Case("query_frame-None-runner", runner_call(frames.query_frame, None, "SELECT 1"),

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from crm_helpers.crm import add_orders, add_users, reset_crm_tables
 from crm_helpers.errors import InvalidInput, InvalidPrice, UnknownGender
 from crm_helpers.frames import orders_frame, users_frame
-from crm_helpers.models import Gender, Order, User, as_price, as_uid
+from crm_helpers.models import Gender, Order, User, as_gender, as_name, as_price, as_uid
 
 
 @pytest.fixture
@@ -152,3 +152,125 @@ def test_float_stores_what_the_check_predicts(tables):
     for lost in (123456789.99, 16777217):
         with pytest.raises(InvalidPrice):
             as_price(lost)
+
+
+# ------------------------------------------------ every way of writing goes through the types
+# (model, column, bad value): each is refused by the model's rule for that column.
+BAD_VALUES = [
+    (Order, "uid", True), (Order, "uid", "1"), (Order, "uid", 1.5), (Order, "uid", 0),
+    (Order, "uid", 2**31), (Order, "uid", Decimal(2)),
+    (User, "name", ""), (User, "name", "   "), (User, "name", 7), (User, "name", "x" * 51),
+    (User, "name", "x" * 60),
+    (User, "gender", "robot"), (User, "gender", ""), (User, "gender", 1),
+    (User, "gender", "Femal"),
+]
+RULES = {"uid": as_uid, "name": as_name, "gender": as_gender, "price": as_price}
+# A good row of each table, and the row every update targets: order 2 (uid 3, so uid=True,
+# which MySQL would store as 1, is a change) and user 2.
+GOOD = {Order: {"uid": 2, "price": 1.0}, User: {"name": "Dana", "gender": "Female"}}
+TARGET = {Order: ("oid", 2), User: ("uid", 2)}
+
+
+def _orm_add(engine, model, column, value):
+    with Session(engine) as session:
+        session.add(model(**{**GOOD[model], column: value}))
+        session.commit()
+
+
+def _orm_bulk_insert(engine, model, column, value):
+    with Session(engine) as session:
+        session.execute(insert(model), [GOOD[model], {**GOOD[model], column: value}])
+        session.commit()
+
+
+def _orm_update(engine, model, column, value):
+    key, target = TARGET[model]
+    with Session(engine) as session:
+        session.execute(update(model).where(getattr(model, key) == target)
+                        .values({column: value}))
+        session.commit()
+
+
+def _orm_bulk_update_by_key(engine, model, column, value):
+    key, target = TARGET[model]
+    with Session(engine) as session:
+        session.execute(update(model), [{key: target, column: value}])
+        session.commit()
+
+
+def _query_update(engine, model, column, value):
+    key, target = TARGET[model]
+    with Session(engine) as session:
+        session.query(model).filter(getattr(model, key) == target).update({column: value})
+        session.commit()
+
+
+def _core_insert(engine, model, column, value):
+    with engine.begin() as connection:
+        connection.execute(insert(model.__table__).values({**GOOD[model], column: value}))
+
+
+def _core_update(engine, model, column, value):
+    key, target = TARGET[model]
+    table = model.__table__
+    with engine.begin() as connection:
+        connection.execute(update(table).where(table.c[key] == target).values({column: value}))
+
+
+def _core_executemany(engine, model, column, value):
+    with engine.begin() as connection:
+        connection.execute(insert(model.__table__),
+                           [GOOD[model], {**GOOD[model], column: value}])
+
+
+WRITES = [_orm_add, _orm_bulk_insert, _orm_update, _orm_bulk_update_by_key, _query_update,
+          _core_insert, _core_update, _core_executemany]
+
+
+@pytest.mark.parametrize("write", WRITES, ids=lambda write: write.__name__.lstrip("_"))
+@pytest.mark.parametrize(("model", "column", "value"), [
+    pytest.param(*bad, id=f"{bad[0].__name__}.{bad[1]}={bad[2]!r:.14}") for bad in BAD_VALUES])
+def test_every_way_of_writing_refuses_what_the_model_refuses(tables, write, model, column,
+                                                            value):
+    with pytest.raises(InvalidInput) as expected:
+        RULES[column](value)
+    users, orders = users_frame(tables), orders_frame(tables)
+    with pytest.raises(InvalidInput) as refused:
+        write(tables, model, column, value)
+    assert (type(refused.value), str(refused.value)) == \
+        (type(expected.value), str(expected.value))
+    _unchanged(tables, users, orders)
+
+
+@pytest.mark.parametrize("write", [_orm_update, _query_update, _core_insert, _core_update,
+                                   _core_executemany],
+                         ids=lambda write: write.__name__.lstrip("_"))
+@pytest.mark.parametrize(("model", "column"), [(Order, "uid"), (Order, "price"),
+                                               (User, "name"), (User, "gender")],
+                         ids=["Order.uid", "Order.price", "User.name", "User.gender"])
+def test_an_explicit_none_is_refused_like_the_model_does(tables, write, model, column):
+    with pytest.raises(InvalidInput) as expected:
+        RULES[column](None)
+    users, orders = users_frame(tables), orders_frame(tables)
+    with pytest.raises(InvalidInput) as refused:
+        write(tables, model, column, None)
+    assert (type(refused.value), str(refused.value)) == \
+        (type(expected.value), str(expected.value))
+    _unchanged(tables, users, orders)
+
+
+@pytest.mark.parametrize(("model", "column"), [(Order, "price"), (Order, "uid"),
+                                               (User, "name"), (User, "gender")],
+                         ids=["Order.price", "Order.uid", "User.name", "User.gender"])
+def test_an_object_missing_a_value_is_refused_by_that_columns_rule(tables, model, column):
+    """No @validates runs for an attribute never set; the ORM sends NULL through the type."""
+    with pytest.raises(InvalidInput) as expected:
+        RULES[column](None)
+    users, orders = users_frame(tables), orders_frame(tables)
+    values = {name: value for name, value in GOOD[model].items() if name != column}
+    with Session(tables) as session, pytest.raises(InvalidInput) as refused:
+        session.add(model(**values))
+        session.commit()
+    assert (type(refused.value), str(refused.value)) == \
+        (type(expected.value), str(expected.value))
+    _unchanged(tables, users, orders)
