@@ -4,8 +4,10 @@ The checks live in the column types (`Uid`, `UserName`, `GenderEnum`, `Price`), 
 statement that writes a value passes through: ORM objects, ORM bulk `insert()`/`update()`,
 `session.query(...).update({...})`, Core `insert()`/`update()` and executemany. A bad value
 raises the project's exception (InvalidInput, UnknownGender, InvalidPrice) before the
-statement is sent. The models' `@validates` run the same checks when an attribute is set, so
-`Order(uid=1, price=-3)` already raises where it is written.
+statement is sent. An INSERT that leaves such a column out (an attribute never set, a None in
+an ORM bulk insert, a Core insert without it) meets the same rule as None. The models'
+`@validates` run the same checks when an attribute is set, so `Order(uid=1, price=-3)`
+already raises where it is written.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from numbers import Integral, Real
 from typing import Any, TypeVar
 
 import numpy as np
-from sqlalchemy import Enum, Float, ForeignKey, Integer, String, inspect
+from sqlalchemy import Column, Enum, Float, ForeignKey, Integer, String, Table, event, inspect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, validates
+from sqlalchemy.schema import ColumnDefault
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from crm_helpers.errors import InvalidInput, InvalidPrice, UnknownGender
@@ -172,6 +175,18 @@ class Price(CheckedType[float]):
     def check(self, value: object) -> float:
         """`value` as a price, or InvalidPrice."""
         return as_price(value)
+
+
+@event.listens_for(Column, "after_parent_attach")
+def _refuse_leaving_out(column: Column, table: Table) -> None:
+    """An INSERT that leaves out a checked NOT NULL column gets the column's rule for None."""
+    # TiDB fills a left-out ENUM NOT NULL column with its first value ('Female') even in
+    # strict mode, and ORM bulk inserts leave a None out of the statement; this insert-side
+    # default runs in both cases (and for an attribute never set on an object).
+    if isinstance(column.type, CheckedType) and not column.nullable and \
+            not column.primary_key and column.default is None and column.server_default is None:
+        column.default = ColumnDefault(lambda: column.type.check(None))
+        column.default.column = column
 
 
 def checked(instance: object, key: str, value: object) -> Any:

@@ -45,6 +45,7 @@ NO_PARENT_ROW = 1452
 VALUE_TOO_LONG = 1406
 OUT_OF_RANGE = 1264
 COLUMN_NOT_NULL = 1048
+NO_DEFAULT_VALUE = 1364
 SECURE_TRANSPORT_REQUIRED = 3159
 
 
@@ -204,6 +205,8 @@ RULES: dict[int, Rule] = {
     VALUE_TOO_LONG: _value_does_not_fit,
     OUT_OF_RANGE: _value_does_not_fit,
     COLUMN_NOT_NULL: _missing_value,
+    # An INSERT that leaves out a NOT NULL column (ORM bulk insert leaves out None).
+    NO_DEFAULT_VALUE: _missing_value,
     # Rows and indexes that disagree, e.g. after a hard kill of the local TiDB (recovery.py).
     **dict.fromkeys(INCONSISTENCY_CODES, _table_damaged),
     # TiDB's own: write conflicts (WriteConflict, retried by run_transaction), TiFlash

@@ -130,3 +130,12 @@ def test_every_rule_gives_a_project_error_or_none():
 
 def test_unknown_codes_are_left_alone():
     assert translate(pymysql.err.ProgrammingError(1146, "Table doesn't exist"), None) is None
+
+
+def test_an_insert_without_a_required_column_is_invalid_input(plain_engine):
+    before = orders_frame(plain_engine)
+    with plain_engine.begin() as connection, \
+            pytest.raises(InvalidInput, match=r"'price'.*give every column") as refused:
+        connection.execute(text("INSERT INTO orders (uid) VALUES (1)"))
+    assert last_line(refused.value).startswith("crm_helpers.errors.InvalidInput")
+    assert orders_frame(plain_engine).equals(before)

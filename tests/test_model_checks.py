@@ -274,3 +274,27 @@ def test_an_object_missing_a_value_is_refused_by_that_columns_rule(tables, model
     assert (type(refused.value), str(refused.value)) == \
         (type(expected.value), str(expected.value))
     _unchanged(tables, users, orders)
+
+
+def _core_insert_without(engine, model, column, value):
+    with engine.begin() as connection:
+        connection.execute(insert(model.__table__).values(
+            {name: given for name, given in GOOD[model].items() if name != column}))
+
+
+@pytest.mark.parametrize("write", [_orm_bulk_insert, _core_insert_without],
+                         ids=["orm_bulk_insert_none", "core_insert_leaving_it_out"])
+@pytest.mark.parametrize(("model", "column"), [(Order, "uid"), (Order, "price"),
+                                               (User, "name"), (User, "gender")],
+                         ids=["Order.uid", "Order.price", "User.name", "User.gender"])
+def test_an_insert_without_a_value_is_refused_like_the_model_does(tables, write, model,
+                                                                  column):
+    """Both leave the column out of the INSERT: TiDB would store 'Female' for a gender."""
+    with pytest.raises(InvalidInput) as expected:
+        RULES[column](None)
+    users, orders = users_frame(tables), orders_frame(tables)
+    with pytest.raises(InvalidInput) as refused:
+        write(tables, model, column, None)
+    assert (type(refused.value), str(refused.value)) == \
+        (type(expected.value), str(expected.value))
+    _unchanged(tables, users, orders)
