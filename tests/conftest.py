@@ -1,16 +1,34 @@
-"""Fixtures for the helper tests: a throwaway database and engines on the session's TiDB."""
+"""Fixtures for the helper tests: a throwaway database and engines on the session's TiDB.
+
+Also the shared pieces of the tests that run a TiDB of their own (`spare_tidb`, `cli_env`)
+or wait on something that may hang (`outcome_within`).
+"""
 
 from __future__ import annotations
 
+import os
 import secrets
+import signal
 import socket
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine
 
 from crm_helpers.config import Settings
 from crm_helpers.db import tidb_engine
+from crm_helpers.errors import TiDBStillStopping
+from crm_helpers.server import (
+    LocalTiDB,
+    ServerTLS,
+    local_tidb_status,
+    start_local_tidb,
+    stop_local_tidb,
+)
 
 
 @pytest.fixture(scope="session")
@@ -39,3 +57,61 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+@contextmanager
+def spare_tidb(home: Path, *, start: bool = True,
+               tls: ServerTLS | None = None) -> Iterator[LocalTiDB]:
+    """A local TiDB of its own in `home` on two free ports, stopped on leaving, whatever happened.
+
+    It is never the session's server: everything here goes by its own folder's pid file, so
+    a test may stop, freeze or kill it. With `start=False` the test starts it itself.
+    """
+    local = LocalTiDB(home=home, port=free_port(), status_port=free_port(), tls=tls)
+    try:
+        if start:
+            start_local_tidb(local)
+        yield local
+    finally:
+        _stop_spare(local)
+
+
+def _stop_spare(local: LocalTiDB) -> None:
+    pid = local_tidb_status(local).pid
+    if pid is None:
+        stop_local_tidb(local)  # clears a stale pid file
+        return
+    os.kill(pid, signal.SIGCONT)  # a test may have left it frozen (SIGSTOP)
+    try:
+        stop_local_tidb(local, stall_timeout=30)
+    except TiDBStillStopping:
+        # A test server's data is worth nothing; a server left running is worse.
+        os.kill(pid, signal.SIGKILL)
+        stop_local_tidb(local)
+
+
+def cli_env(local: LocalTiDB, **extra: str) -> dict[str, str]:
+    """This process's environment for `crm-tidb`, pointed at `local` (no TIDB_*/CA_PATH of ours)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TIDB_", "CA_PATH"))}
+    return {**env, "TIDB_LOCAL_HOME": str(local.home), "TIDB_PORT": str(local.port),
+            "TIDB_STATUS_PORT": str(local.status_port), **extra}
+
+
+def outcome_within(seconds: float, call: Callable[[], Any]) -> BaseException | None:
+    """Run `call` in a thread: the exception it raised (None if none); fail if it hangs."""
+    result: list[BaseException | None] = []
+
+    def run() -> None:
+        try:
+            call()
+        except BaseException as exc:  # handed back to the test, whatever it is
+            result.append(exc)
+        else:
+            result.append(None)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        pytest.fail(f"still waiting after {seconds:.0f} s: it hangs")
+    return result[0]

@@ -19,11 +19,12 @@ import pandas as pd
 import pytest
 
 from crm_helpers import loading
+from crm_helpers.config import load_settings
 from crm_helpers.db import tidb_engine
 from crm_helpers.errors import TableDamaged, TiDBStillStopping
 from crm_helpers.generate import default_user_count, generate_orders, generate_users
 from crm_helpers.loading import (
-    analysis_metadata,
+    analysis_engine,
     analysis_orders,
     analysis_users,
     load_frame,
@@ -37,7 +38,7 @@ from crm_helpers.server import (
     start_local_tidb,
     stop_local_tidb,
 )
-from tests.conftest import free_port
+from tests.conftest import cli_env, spare_tidb
 
 pytestmark = pytest.mark.lifecycle
 CRM_TIDB = [sys.executable, "-m", "crm_helpers.cli"]
@@ -46,13 +47,8 @@ CRM_TIDB = [sys.executable, "-m", "crm_helpers.cli"]
 @pytest.fixture
 def server(tmp_path) -> Iterator[LocalTiDB]:
     """A throwaway local TiDB, started; stopped (after SIGCONT, in case) at the end."""
-    local = LocalTiDB(home=tmp_path / "tidb", port=free_port(), status_port=free_port())
-    start_local_tidb(local)
-    yield local
-    pid = local_tidb_status(local).pid
-    if pid:
-        os.kill(pid, signal.SIGCONT)
-        stop_local_tidb(local)
+    with spare_tidb(tmp_path / "tidb") as local:
+        yield local
 
 
 def server_pid(local: LocalTiDB) -> int:
@@ -68,20 +64,10 @@ def kill_server(local: LocalTiDB) -> None:
         time.sleep(0.1)
 
 
-def cli_env(local: LocalTiDB) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TIDB_", "CA_PATH"))}
-    return {**env, "TIDB_LOCAL_HOME": str(local.home), "TIDB_PORT": str(local.port),
-            "TIDB_STATUS_PORT": str(local.status_port)}
-
-
-def analysis_db(local: LocalTiDB, name: str = "crm_analysis"):
-    admin = tidb_engine(local.url())
-    with admin.begin() as connection:
-        connection.exec_driver_sql(f"CREATE DATABASE IF NOT EXISTS `{name}`")
-    admin.dispose()
-    engine = tidb_engine(local.url(name), connect_args={"local_infile": True})
-    analysis_metadata.create_all(engine)
-    return engine
+def analysis_db(local: LocalTiDB):
+    """The loader's own analysis_engine, on `local` (TIDB_HOST: use it, start nothing)."""
+    return analysis_engine(load_settings(
+        environ={"TIDB_HOST": local.host, "TIDB_PORT": str(local.port)}, env_file=None))
 
 
 def content_digest(frame: pd.DataFrame) -> str:

@@ -25,7 +25,7 @@ from crm_helpers.frames import orders_frame
 from crm_helpers.models import Gender, Order, User
 from crm_helpers.server import LocalTiDB, start_local_tidb, stop_local_tidb
 from crm_helpers.translate import RULES, Failure, translate
-from tests.conftest import free_port
+from tests.conftest import free_port, spare_tidb
 
 
 def last_line(error: BaseException) -> str:
@@ -97,10 +97,8 @@ def test_nothing_listening_is_tidb_not_running_for_a_plain_engine():
 @pytest.fixture(scope="module")
 def spare(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalTiDB]:
     """A TiDB of this test's own, which the test stops (never the session's server)."""
-    local = LocalTiDB(home=tmp_path_factory.mktemp("stopped-tidb"), port=free_port(),
-                      status_port=free_port())
-    yield local
-    stop_local_tidb(local)
+    with spare_tidb(tmp_path_factory.mktemp("stopped-tidb"), start=False) as local:
+        yield local
 
 
 @pytest.mark.lifecycle

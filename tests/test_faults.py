@@ -10,9 +10,8 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -23,6 +22,7 @@ from crm_helpers.errors import ConfigError, TiDBProtocolError, TiDBTimeout
 from crm_helpers.reading import read_frame
 from crm_helpers.server import LocalTiDB, _status_endpoint
 from crm_helpers.transport import load_timeouts
+from tests.conftest import outcome_within
 
 #: A hang is reported as a failure after this many seconds instead of blocking the suite.
 BOUND = 30.0
@@ -61,26 +61,6 @@ def fake_server(payload: bytes) -> Iterator[int]:
         listener.close()
         for client in accepted:
             client.close()
-
-
-def outcome_within(seconds: float, call: Callable[[], Any]) -> BaseException | None:
-    """Run `call` in a thread: the exception it raised (None if none); fail if it hangs."""
-    result: list[BaseException | None] = []
-
-    def run() -> None:
-        try:
-            call()
-        except BaseException as exc:  # handed back to the test, whatever it is
-            result.append(exc)
-        else:
-            result.append(None)
-
-    worker = threading.Thread(target=run, daemon=True)
-    worker.start()
-    worker.join(seconds)
-    if worker.is_alive():
-        pytest.fail(f"still waiting after {seconds:.0f} s: it hangs")
-    return result[0]
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from crm_helpers.server import (
     start_local_tidb,
     stop_local_tidb,
 )
-from tests.conftest import free_port
+from tests.conftest import cli_env, free_port, spare_tidb
 
 pytestmark = pytest.mark.lifecycle
 CRM_TIDB = [sys.executable, "-m", "crm_helpers.cli"]
@@ -39,11 +39,9 @@ def run_sql(local: LocalTiDB, *statements: str) -> list[tuple]:
 
 @pytest.fixture(scope="module")
 def spare(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalTiDB]:
-    """A second local TiDB, stopped (and its files removed) at the end of the module."""
-    local = LocalTiDB(home=tmp_path_factory.mktemp("spare-tidb"), port=free_port(),
-                      status_port=free_port())
-    yield local
-    stop_local_tidb(local)
+    """A second local TiDB, not started yet; stopped at the end of the module."""
+    with spare_tidb(tmp_path_factory.mktemp("spare-tidb"), start=False) as local:
+        yield local
 
 
 def test_up_gives_tidb_v85_on_unistore(spare):
@@ -111,12 +109,6 @@ def test_port_held_by_another_program_is_named(spare):
     assert not local_tidb_status(spare).running
 
 
-def cli_env(local: LocalTiDB, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TIDB_", "CA_PATH"))}
-    return {**env, "TIDB_LOCAL_HOME": str(local.home), "TIDB_PORT": str(local.port),
-            "TIDB_STATUS_PORT": str(local.status_port), **extra}
-
-
 def test_cli_up_status_url_down(spare):
     env = cli_env(spare)
     up = subprocess.run([*CRM_TIDB, "up"], env=env, capture_output=True, text=True, check=True)
@@ -173,6 +165,14 @@ def test_servers_of_sees_only_this_tests_own_server(spare):
     elsewhere = LocalTiDB(home=spare.home / "elsewhere", port=free_port(),
                           status_port=free_port())
     assert servers_of(elsewhere) == []
+
+
+def test_spare_tidb_stops_its_frozen_server_when_the_test_is_interrupted(tmp_path):
+    with pytest.raises(KeyboardInterrupt), spare_tidb(tmp_path / "own") as local:
+        os.kill(local_tidb_status(local).pid, signal.SIGSTOP)
+        raise KeyboardInterrupt
+    assert servers_of(local) == []
+    assert not local_tidb_status(local).running
 
 
 def test_tidb_url_is_used_and_nothing_is_started(unused_local, tidb_settings):

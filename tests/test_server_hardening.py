@@ -26,7 +26,7 @@ from crm_helpers.server import (
     start_local_tidb,
     stop_local_tidb,
 )
-from tests.conftest import free_port
+from tests.conftest import cli_env, spare_tidb
 
 pytestmark = pytest.mark.lifecycle
 
@@ -36,14 +36,12 @@ ROOT_PASSWORD = "Root-Pw-For-Probe-3"
 @pytest.fixture(scope="module")
 def spare(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalTiDB]:
     """A local TiDB of this module, started with TIDB_PASSWORD in the starting environment."""
-    local = LocalTiDB(home=tmp_path_factory.mktemp("hardened-tidb"), port=free_port(),
-                      status_port=free_port())
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("TIDB_PASSWORD", ROOT_PASSWORD)
-        patch.setenv("CRM_APP_PASSWORD", "App-Pw-Not-For-Tidb-4")
-        start_local_tidb(local)
-    yield local
-    stop_local_tidb(local)
+    with spare_tidb(tmp_path_factory.mktemp("hardened-tidb"), start=False) as local:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("TIDB_PASSWORD", ROOT_PASSWORD)
+            patch.setenv("CRM_APP_PASSWORD", "App-Pw-Not-For-Tidb-4")
+            start_local_tidb(local)
+        yield local
 
 
 def server_pid(local: LocalTiDB) -> int:
@@ -102,12 +100,6 @@ def settings_for(local: LocalTiDB, **extra: str):
     return load_settings(environ={"TIDB_PORT": str(local.port),
                                   "TIDB_STATUS_PORT": str(local.status_port), **extra},
                          env_file=None)
-
-
-def cli_env(local: LocalTiDB, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TIDB_", "CA_PATH"))}
-    return {**env, "TIDB_LOCAL_HOME": str(local.home), "TIDB_PORT": str(local.port),
-            "TIDB_STATUS_PORT": str(local.status_port), **extra}
 
 
 def test_server_with_a_root_password_is_ready_at_once(spare, root_password):

@@ -8,7 +8,6 @@ address 127.0.0.1 (not in the certificate) must each fail as a TLS error that sa
 from __future__ import annotations
 
 import subprocess
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,7 @@ from crm_helpers.db import check_connection, tidb_engine
 from crm_helpers.errors import ConfigError, TiDBTLSError
 from crm_helpers.reading import read_frame
 from crm_helpers.server import LocalTiDB, ServerTLS, start_local_tidb, stop_local_tidb
-from tests.conftest import free_port
+from tests.conftest import outcome_within, spare_tidb
 
 pytestmark = pytest.mark.lifecycle
 
@@ -72,17 +71,14 @@ def certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
 def tls_tidb(tmp_path_factory: pytest.TempPathFactory,
              certificates: Certificates) -> Iterator[LocalTiDB]:
     """A local TiDB that refuses clients without TLS."""
-    local = LocalTiDB(home=tmp_path_factory.mktemp("tls-tidb"), port=free_port(),
-                      status_port=free_port(),
-                      tls=ServerTLS(certificates.server_cert, certificates.server_key))
-    start_local_tidb(local)
-    # TiDB only takes this over a TLS connection, and keeps it across restarts.
-    with pymysql.connect(host="localhost", port=local.port, user="root",
-                         ssl_ca=str(certificates.ca), ssl_verify_identity=True,
-                         read_timeout=30) as admin, admin.cursor() as cursor:
-        cursor.execute("SET GLOBAL require_secure_transport = ON")
-    yield local
-    stop_local_tidb(local)
+    tls = ServerTLS(certificates.server_cert, certificates.server_key)
+    with spare_tidb(tmp_path_factory.mktemp("tls-tidb"), tls=tls) as local:
+        # TiDB only takes this over a TLS connection, and keeps it across restarts.
+        with pymysql.connect(host="localhost", port=local.port, user="root",
+                             ssl_ca=str(certificates.ca), ssl_verify_identity=True,
+                             read_timeout=30) as admin, admin.cursor() as cursor:
+            cursor.execute("SET GLOBAL require_secure_transport = ON")
+        yield local
 
 
 def settings(local: LocalTiDB, host: str = "localhost", **environ: str) -> Settings:
@@ -94,25 +90,6 @@ def cipher(engine: Engine) -> str:
     with engine.connect() as connection:
         row = connection.execute(text("SHOW STATUS LIKE 'Ssl_cipher'")).one()
     return row[1]
-
-
-def error_within(seconds: float, call) -> BaseException | None:
-    errors: list[BaseException | None] = []
-
-    def run() -> None:
-        try:
-            call()
-        except BaseException as exc:  # handed back to the test, whatever it is
-            errors.append(exc)
-        else:
-            errors.append(None)
-
-    worker = threading.Thread(target=run, daemon=True)
-    worker.start()
-    worker.join(seconds)
-    if worker.is_alive():
-        pytest.fail(f"no answer after {seconds:.0f} s")
-    return errors[0]
 
 
 def test_the_server_refuses_plain_connections_and_restarts_with_tls(tls_tidb, certificates):
@@ -180,7 +157,7 @@ def test_explicitly_unverified_tls_is_honoured_with_a_warning(tls_tidb):
 
 def test_tls_turned_off_against_a_server_that_requires_it(tls_tidb):
     url = f"tidb://root@localhost:{tls_tidb.port}/test?ssl_disabled=true"
-    error = error_within(BOUND, lambda: check_connection(url))
+    error = outcome_within(BOUND, lambda: check_connection(url))
     assert isinstance(error, TiDBTLSError), error
     assert "requires TLS" in str(error) and "ssl_disabled" in str(error)
 
@@ -195,7 +172,7 @@ def test_read_frame_over_tls_is_verified_and_fast(tls_tidb, certificates):
                 settings(tls_tidb).url(),
                 f"tidb://root@localhost:{tls_tidb.port}/test?ssl_disabled=true"):
         engine = create_engine(url)
-        error = error_within(BOUND, lambda engine=engine: read_frame(engine, "SELECT 1"))
+        error = outcome_within(BOUND, lambda engine=engine: read_frame(engine, "SELECT 1"))
         assert isinstance(error, TiDBTLSError), error
         engine.dispose()
 
