@@ -22,6 +22,8 @@ from sqlalchemy import Engine
 from crm_helpers.config import Settings
 from crm_helpers.db import tidb_engine
 from crm_helpers.errors import TiDBStillStopping
+from crm_helpers.generate import generate_orders, generate_users
+from crm_helpers.loading import analysis_engine, analysis_orders, analysis_users, load_frame
 from crm_helpers.server import (
     LocalTiDB,
     ServerTLS,
@@ -31,17 +33,40 @@ from crm_helpers.server import (
 )
 
 
+@contextmanager
+def throwaway_database(settings: Settings, prefix: str = "crm_pytest") -> Iterator[str]:
+    """The name of a new, empty database on `settings`' TiDB, dropped on leaving."""
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    admin = tidb_engine(settings.url())
+    try:
+        with admin.begin() as connection:
+            connection.exec_driver_sql(f"CREATE DATABASE `{name}`")
+        yield name
+    finally:
+        with admin.begin() as connection:
+            connection.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
+        admin.dispose()
+
+
+@contextmanager
+def loaded_analysis_database(settings: Settings, prefix: str, users: int,
+                             orders: int) -> Iterator[Engine]:
+    """An engine on a throwaway analysis database holding `users` users and `orders` orders."""
+    with throwaway_database(settings, prefix) as name:
+        engine = analysis_engine(settings, database=name)
+        try:
+            load_frame(engine, analysis_users, generate_users(users), progress=False)
+            load_frame(engine, analysis_orders, generate_orders(orders, users), progress=False)
+            yield engine
+        finally:
+            engine.dispose()
+
+
 @pytest.fixture(scope="session")
 def test_database(tidb_settings: Settings) -> Iterator[str]:
     """A database created for this test session and dropped at its end."""
-    name = f"crm_pytest_{secrets.token_hex(4)}"
-    admin = tidb_engine(tidb_settings.url())
-    with admin.begin() as connection:
-        connection.exec_driver_sql(f"CREATE DATABASE `{name}`")
-    yield name
-    with admin.begin() as connection:
-        connection.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
-    admin.dispose()
+    with throwaway_database(tidb_settings) as name:
+        yield name
 
 
 @pytest.fixture(scope="session")

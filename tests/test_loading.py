@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -25,18 +24,15 @@ from crm_helpers.loading import (
     reset_analysis_tables,
 )
 from crm_helpers.reading import read_frame
+from tests.conftest import throwaway_database
 
 N_USERS = 500
 
 
 @pytest.fixture(scope="module")
 def database(tidb_settings):
-    name = f"crm_pytest_load_{secrets.token_hex(3)}"
-    engine = analysis_engine(tidb_settings, database=name)
-    yield name
-    with engine.begin() as connection:
-        connection.exec_driver_sql(f"DROP DATABASE `{name}`")
-    engine.dispose()
+    with throwaway_database(tidb_settings, "crm_pytest_load") as name:
+        yield name
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import secrets
 
 import numpy as np
 import pandas as pd
@@ -26,6 +25,7 @@ from crm_helpers.loading import (
     reset_analysis_tables,
 )
 from crm_helpers.models import Order, User
+from tests.conftest import throwaway_database
 
 texts_metadata = MetaData()
 texts = Table(
@@ -46,13 +46,11 @@ AWKWARD = [
 
 @pytest.fixture(scope="module")
 def database(tidb_settings):
-    name = f"crm_pytest_integrity_{secrets.token_hex(3)}"
-    engine = analysis_engine(tidb_settings, database=name)
-    texts_metadata.create_all(engine)
-    yield name
-    with engine.begin() as connection:
-        connection.exec_driver_sql(f"DROP DATABASE `{name}`")
-    engine.dispose()
+    with throwaway_database(tidb_settings, "crm_pytest_integrity") as name:
+        engine = analysis_engine(tidb_settings, database=name)
+        texts_metadata.create_all(engine)
+        engine.dispose()
+        yield name
 
 
 @pytest.fixture
@@ -180,22 +178,17 @@ def test_an_engine_without_local_infile_gets_told_how_to_fix_it(tidb_settings, d
 
 
 @pytest.fixture
-def crm_engine(tidb_settings, database):
-    name = f"{database}_crm"
-    admin = tidb_engine(tidb_settings.url())
-    with admin.begin() as connection:
-        connection.exec_driver_sql(f"CREATE DATABASE IF NOT EXISTS `{name}`")
-    engine = tidb_engine(tidb_settings.url(name), connect_args={"local_infile": True})
-    try:
-        reset_crm_tables(engine)
-        load_frame(engine, User, pd.DataFrame({"uid": [1, 2], "name": ["Alice", "Ben"],
-                                               "gender": ["Female", "Male"]}), progress=False)
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.begin() as connection:
-            connection.exec_driver_sql(f"DROP DATABASE `{name}`")
-        admin.dispose()
+def crm_engine(tidb_settings):
+    with throwaway_database(tidb_settings, "crm_pytest_integrity_crm") as name:
+        engine = tidb_engine(tidb_settings.url(name), connect_args={"local_infile": True})
+        try:
+            reset_crm_tables(engine)
+            load_frame(engine, User, pd.DataFrame({"uid": [1, 2], "name": ["Alice", "Ben"],
+                                                   "gender": ["Female", "Male"]}),
+                       progress=False)
+            yield engine
+        finally:
+            engine.dispose()
 
 
 def crm_orders(engine) -> list[tuple]:

@@ -2,34 +2,23 @@
 
 from __future__ import annotations
 
-import secrets
-
 import pytest
 from sqlalchemy import delete, insert, select, text, update
 
 from crm_helpers import reading
-from crm_helpers.generate import generate_orders, generate_users
 from crm_helpers.loading import (
-    analysis_engine,
     analysis_orders,
     analysis_users,
-    load_frame,
-    reset_analysis_tables,
 )
 from crm_helpers.reading import NotAQuery, read_frame
+from tests.conftest import loaded_analysis_database
 
 
 @pytest.fixture(scope="module")
 def engine(tidb_settings):
-    name = f"crm_pytest_readonly_{secrets.token_hex(3)}"
-    engine = analysis_engine(tidb_settings, database=name)
-    reset_analysis_tables(engine)
-    load_frame(engine, analysis_users, generate_users(100), progress=False)
-    load_frame(engine, analysis_orders, generate_orders(1_000, 100), progress=False)
-    yield engine
-    with engine.begin() as connection:
-        connection.exec_driver_sql(f"DROP DATABASE `{name}`")
-    engine.dispose()
+    with loaded_analysis_database(tidb_settings, "crm_pytest_readonly", users=100,
+                                  orders=1_000) as engine:
+        yield engine
 
 
 def fingerprint(engine) -> tuple:

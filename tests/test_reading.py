@@ -7,15 +7,11 @@ import pytest
 from sqlalchemy import select
 
 from crm_helpers import reading
-from crm_helpers.generate import generate_orders, generate_users
 from crm_helpers.loading import (
-    analysis_engine,
     analysis_orders,
-    analysis_users,
-    load_frame,
-    reset_analysis_tables,
 )
 from crm_helpers.reading import read_frame
+from tests.conftest import loaded_analysis_database
 
 JOINED = ("SELECT o.oid, o.uid, u.name, u.gender, o.price, o.ordered_at FROM orders o "
           "JOIN users u ON u.uid = o.uid WHERE o.price > :floor ORDER BY o.oid")
@@ -25,16 +21,9 @@ MONTHLY = ("SELECT DATE_FORMAT(ordered_at, '%Y-%m') AS month, COUNT(*) AS orders
 
 @pytest.fixture(scope="module")
 def engine(tidb_settings):
-    import secrets
-    name = f"crm_pytest_read_{secrets.token_hex(3)}"
-    engine = analysis_engine(tidb_settings, database=name)
-    reset_analysis_tables(engine)
-    load_frame(engine, analysis_users, generate_users(300), progress=False)
-    load_frame(engine, analysis_orders, generate_orders(5_000, 300), progress=False)
-    yield engine
-    with engine.begin() as connection:
-        connection.exec_driver_sql(f"DROP DATABASE `{name}`")
-    engine.dispose()
+    with loaded_analysis_database(tidb_settings, "crm_pytest_read", users=300,
+                                  orders=5_000) as engine:
+        yield engine
 
 
 def both_paths(engine, monkeypatch, query, **kwargs):

@@ -10,7 +10,7 @@ import traceback
 from dataclasses import replace
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
 from crm_helpers.accounts import AccountError, app_password, ensure_app_user
 from crm_helpers.config import load_settings
@@ -36,6 +36,16 @@ def account_exists(tidb_settings, name: str) -> bool:
                                    {"u": name}).scalar_one()
     admin.dispose()
     return bool(found)
+
+
+def app_user_engine(tidb_settings, database: str, name: str, password: str) -> Engine:
+    """Create the application user `name` as the admin; an engine logged in as that user."""
+    admin = tidb_engine(tidb_settings.url())
+    try:
+        ensure_app_user(admin, name, password, database)
+    finally:
+        admin.dispose()
+    return tidb_engine(tidb_settings.url(database, user=name, password=password))
 
 
 def test_creating_the_app_user_with_echo_logs_no_password(tidb_settings, test_database,
@@ -98,10 +108,7 @@ def test_tidb_refusals_keep_the_password_out_of_the_message(tidb_settings, test_
                                                             user_name):
     # An admin without CREATE USER: the application user itself.
     weak_password = "Weak-" + secrets.token_hex(8)
-    admin = tidb_engine(tidb_settings.url())
-    ensure_app_user(admin, user_name, weak_password, test_database)
-    admin.dispose()
-    weak = tidb_engine(tidb_settings.url(test_database, user=user_name, password=weak_password))
+    weak = app_user_engine(tidb_settings, test_database, user_name, weak_password)
     password = "Refused-" + secrets.token_hex(8)
     try:
         with pytest.raises(AccountError, match="CREATE USER") as caught:
@@ -158,10 +165,7 @@ def test_connectorx_failures_never_show_the_password(tidb_settings, test_databas
     from crm_helpers import reading
 
     password = "Cx-Leak-" + secrets.token_hex(8)
-    admin = tidb_engine(tidb_settings.url())
-    ensure_app_user(admin, user_name, password, test_database)
-    admin.dispose()
-    app = tidb_engine(tidb_settings.url(test_database, user=user_name, password=password))
+    app = app_user_engine(tidb_settings, test_database, user_name, password)
 
     def failing(url, *args, **kwargs):
         raise RuntimeError(f"cannot connect to {url}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -12,6 +11,7 @@ import pytest
 
 from crm_helpers.config import PROJECT_ROOT, Settings
 from crm_helpers.db import tidb_engine
+from tests.conftest import throwaway_database
 
 PROGRAM = PROJECT_ROOT / "examples" / "tutorial_main.py"
 RESULT = "[('Ben', 212.5), ('Ben', 8.5)]\n"
@@ -20,14 +20,8 @@ RESULT = "[('Ben', 212.5), ('Ben', 8.5)]\n"
 @pytest.fixture
 def database(tidb_settings: Settings) -> Iterator[str]:
     """An empty database of this test's own."""
-    name = f"crm_tutorial_{secrets.token_hex(3)}"
-    admin = tidb_engine(tidb_settings.url())
-    with admin.begin() as connection:
-        connection.exec_driver_sql(f"CREATE DATABASE `{name}`")
-    yield name
-    with admin.begin() as connection:
-        connection.exec_driver_sql(f"DROP DATABASE `{name}`")
-    admin.dispose()
+    with throwaway_database(tidb_settings, "crm_tutorial") as name:
+        yield name
 
 
 def run_program(**settings: str) -> subprocess.CompletedProcess:
