@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import secrets
 import stat
 import warnings
@@ -16,7 +15,7 @@ from pymysql import MySQLError
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
-from crm_helpers.config import DEFAULT_ENV_FILE, Settings, load_settings
+from crm_helpers.config import DEFAULT_ENV_FILE, Settings, load_settings, plain_name
 from crm_helpers.db import tidb_engine
 from crm_helpers.errors import ConfigError, CrmError
 from crm_helpers.server import ensure_tidb
@@ -24,18 +23,8 @@ from crm_helpers.server import ensure_tidb
 #: Fewer characters than this make a password easy to guess; app_password() makes 24.
 MIN_PASSWORD_CHARS = 8
 
-# User and database names go into SQL as identifiers, so only plain ones are accepted
-# (dots allowed for TiDB Cloud's "<prefix>.user" names).
-_PLAIN_NAME = re.compile(r"^[A-Za-z0-9_.]{1,64}$")
 #: TiDB's own schemas: granting ALL on one of them would give the app user the server.
 SYSTEM_DATABASES = {"mysql", "information_schema", "performance_schema", "metrics_schema", "sys"}
-
-
-def _plain(name: str, what: str) -> str:
-    if not isinstance(name, str) or not _PLAIN_NAME.match(name):
-        raise ConfigError(f"{what} {name!r} is not usable: give 1 to 64 letters, digits, '_' "
-                          "or '.' (other characters would have to be quoted inside SQL).")
-    return name
 
 
 def _usable_password(password: object) -> str:
@@ -103,7 +92,7 @@ def _engine(admin: object) -> Engine:
 
 def create_database(admin: Engine, database: str) -> None:
     """CREATE DATABASE if it does not exist yet."""
-    name = _plain(database, "Database")
+    name = plain_name(database, "The database name")
     with _engine(admin).begin() as connection:
         connection.exec_driver_sql(f"CREATE DATABASE IF NOT EXISTS `{name}`")
 
@@ -114,8 +103,8 @@ class AccountError(CrmError):
 
 def ensure_app_user(admin: Engine, user: str, password: str, database: str) -> None:
     """Create `user` (or reset its password) and grant it ALL on `database` and nothing else."""
-    account = f"'{_plain(user, 'User name')}'@'%%'"  # %% : PyMySQL formats the text with %
-    grant = f"GRANT ALL ON `{_plain(database, 'Database')}`.* TO {account}"
+    account = f"'{plain_name(user, 'The user name')}'@'%%'"  # %% : PyMySQL formats the text with %
+    grant = f"GRANT ALL ON `{plain_name(database, 'The database name')}`.* TO {account}"
     if user.lower() == "root" or user == getattr(_engine(admin).url, "username", None):
         raise ConfigError(f"ensure_app_user would change the password of {user!r}, the "
                           "administrator itself: give the application user's own name "
@@ -145,7 +134,7 @@ def ensure_app_user(admin: Engine, user: str, password: str, database: str) -> N
 
 def grants_frame(admin: Engine, user: str) -> pd.DataFrame:
     """SHOW GRANTS for `user`@'%' as a one-column DataFrame."""
-    name = _plain(user, "User name")
+    name = plain_name(user, "The user name")
     with _engine(admin).connect() as connection:
         known = connection.execute(text("SELECT COUNT(*) FROM mysql.user WHERE user = :user "
                                         "AND host = '%'"), {"user": name}).scalar_one()

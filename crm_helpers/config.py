@@ -31,7 +31,7 @@ DEFAULT_DATABASE = "test_sqlalchemy"
 DEFAULT_APP_USER = "crm_app"
 
 # Database and user names go into SQL as identifiers: plain ones only (dots for TiDB Cloud's
-# "<prefix>.user" names), as crm_helpers.accounts requires too.
+# "<prefix>.user" names). crm_helpers.accounts checks its names with plain_name() too.
 _PLAIN_NAME = re.compile(r"^[A-Za-z0-9_.]{1,64}$")
 
 # Drivers whose URLs we accept in TIDB_URL; all are served by the tidb dialect over PyMySQL.
@@ -105,7 +105,8 @@ def load_settings(environ: Mapping[str, str] | None = None,
     values.update(os.environ if environ is None else environ)
     get = {k: v for k, v in values.items() if v not in (None, "")}.get
     for variable in ("TIDB_DB_NAME", "CRM_APP_USER"):
-        _check_name(get(variable), variable)
+        if get(variable) is not None:
+            plain_name(get(variable), variable)
 
     ca_path = get("CA_PATH")
     if ca_path and not Path(ca_path).is_file():
@@ -172,10 +173,13 @@ def check_port(value: object, name: str) -> int:
     return int(text)
 
 
-def _check_name(value: str | None, variable: str) -> None:
-    if value is not None and not _PLAIN_NAME.match(value):
-        raise ConfigError(f"{variable} is {value!r}, which cannot be used as a name in SQL: give "
-                          "1 to 64 letters, digits, '_' or '.'.")
+def plain_name(value: object, what: str) -> str:
+    """`value` if it can stand unquoted in SQL as a user or database name; else ConfigError."""
+    if not isinstance(value, str) or not _PLAIN_NAME.match(value):
+        raise ConfigError(f"{what} is {value!r}, which cannot be used as a name in SQL: give "
+                          "1 to 64 letters, digits, '_' or '.' (other characters would have to "
+                          "be quoted inside SQL).")
+    return value
 
 
 def _port(value: str | None, default: int, name: str) -> int:
