@@ -28,13 +28,18 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sqlalchemy import Engine
+
 from crm_helpers import loading
+from crm_helpers.config import load_settings
 from crm_helpers.db import tidb_engine
 from crm_helpers.generate import default_user_count, generate_orders, generate_users
-from crm_helpers.loading import analysis_metadata, analysis_orders, analysis_users, load_frame
+from crm_helpers.loading import analysis_engine, analysis_orders, analysis_users, load_frame
 from crm_helpers.recovery import check_table
 from crm_helpers.server import LocalTiDB, local_tidb_status, start_local_tidb, stop_local_tidb
 
@@ -48,17 +53,31 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+@contextmanager
+def throwaway_tidb(home: Path, database: str) -> Iterator[tuple[LocalTiDB, Engine]]:
+    """A fresh local TiDB in `home` on free ports, with the analysis tables in `database`.
+
+    The server is stopped on leaving, also after an error: its folder is a temporary one.
+    """
+    local = LocalTiDB(home=home, port=free_port(), status_port=free_port())
+    try:
+        start_local_tidb(local, fresh=True)
+        # TIDB_HOST: the loader's own analysis_engine uses this server and starts nothing.
+        settings = load_settings(environ={"TIDB_HOST": local.host, "TIDB_PORT": str(local.port)},
+                                 env_file=None)
+        yield local, analysis_engine(settings, database=database)
+    finally:
+        stop_local_tidb(local)
+
+
 def one_run(read_back: bool, rows: int, home: Path) -> dict:
     """Load one batch of `rows` orders, SIGKILL the server as the load returns, count survivors."""
-    local = LocalTiDB(home=home, port=free_port(), status_port=free_port())
-    start_local_tidb(local, fresh=True)
+    with throwaway_tidb(home, "crash") as (local, engine):
+        return _kill_after_batch(local, engine, read_back, rows)
+
+
+def _kill_after_batch(local: LocalTiDB, engine: Engine, read_back: bool, rows: int) -> dict:
     pid = int(local.pid_file.read_text())
-    admin = tidb_engine(local.url())
-    with admin.begin() as connection:
-        connection.exec_driver_sql("CREATE DATABASE crash")
-    admin.dispose()
-    engine = tidb_engine(local.url("crash"), connect_args={"local_infile": True})
-    analysis_metadata.create_all(engine)
     n_users = default_user_count(rows)
     load_frame(engine, analysis_users, generate_users(n_users), progress=False)
     time.sleep(2.0)  # everything before the measured batch is on disk well before the kill
@@ -84,7 +103,6 @@ def one_run(read_back: bool, rows: int, home: Path) -> dict:
             "SELECT COUNT(*) FROM orders USE INDEX (ix_orders_uid)").scalar_one()
         health = check_table(connection, "crash", "orders")
     engine.dispose()
-    stop_local_tidb(local)
     return {"read_back": read_back, "rows": rows, "rows_after_restart": stored,
             "index_entries_after_restart": indexed, "rows_lost": rows - stored,
             "admin_check": health.problem or "ok", "load_seconds": round(load_seconds, 3),
@@ -93,14 +111,11 @@ def one_run(read_back: bool, rows: int, home: Path) -> dict:
 
 def cost(rows: int, rounds: int, home: Path) -> dict:
     """Median seconds of loads with and without read-back, a no-op re-run, ADMIN CHECK TABLE."""
-    local = LocalTiDB(home=home, port=free_port(), status_port=free_port())
-    start_local_tidb(local, fresh=True)
-    admin = tidb_engine(local.url())
-    with admin.begin() as connection:
-        connection.exec_driver_sql("CREATE DATABASE cost")
-    admin.dispose()
-    engine = tidb_engine(local.url("cost"), connect_args={"local_infile": True})
-    analysis_metadata.create_all(engine)
+    with throwaway_tidb(home, "cost") as (_, engine):
+        return _cost_on(engine, rows, rounds)
+
+
+def _cost_on(engine: Engine, rows: int, rounds: int) -> dict:
     n_users = default_user_count(rows)
     load_frame(engine, analysis_users, generate_users(n_users), progress=False)
     orders = generate_orders(rows, n_users)
@@ -125,7 +140,6 @@ def cost(rows: int, rounds: int, home: Path) -> dict:
     finally:
         loading.READ_BACK_AFTER_COMMIT = True
         engine.dispose()
-        stop_local_tidb(local)
     return {name: {"median_s": round(statistics.median(values), 2),
                    "rounds_s": [round(v, 2) for v in values]} for name, values in times.items()}
 
