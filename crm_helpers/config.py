@@ -32,7 +32,7 @@ DEFAULT_APP_USER = "crm_app"
 
 # Database and user names go into SQL as identifiers: plain ones only (dots for TiDB Cloud's
 # "<prefix>.user" names). crm_helpers.accounts checks its names with plain_name() too.
-_PLAIN_NAME = re.compile(r"^[A-Za-z0-9_.]{1,64}$")
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_.]{1,64}")
 
 # Drivers whose URLs we accept in TIDB_URL; all are served by the tidb dialect over PyMySQL.
 _ACCEPTED_SCHEMES = {"tidb", "tidb+pymysql", "mysql", "mysql+pymysql"}
@@ -175,7 +175,8 @@ def check_port(value: object, name: str) -> int:
 
 def plain_name(value: object, what: str) -> str:
     """`value` if it can stand unquoted in SQL as a user or database name; else ConfigError."""
-    if not isinstance(value, str) or not _PLAIN_NAME.match(value):
+    # fullmatch: with match and `$`, a name ending in a newline would pass.
+    if not isinstance(value, str) or not _PLAIN_NAME.fullmatch(value):
         raise ConfigError(f"{what} is {value!r}, which cannot be used as a name in SQL: give "
                           "1 to 64 letters, digits, '_' or '.' (other characters would have to "
                           "be quoted inside SQL).")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from crm_helpers.config import load_settings, mask_url
+from crm_helpers.config import load_settings, mask_url, plain_name
 from crm_helpers.errors import ConfigError
 
 
@@ -85,3 +85,19 @@ def test_foreign_url_scheme_is_refused_without_echoing_the_password():
 def test_app_url_without_password_says_how_to_get_one():
     with pytest.raises(ConfigError, match="CRM_APP_PASSWORD"):
         settings_from({}).app_url()
+
+
+
+@pytest.mark.parametrize("variable", ["TIDB_DB_NAME", "CRM_APP_USER"])
+@pytest.mark.parametrize("name", ["crm\n", "crm\nDROP", "crm ", "x" * 65])
+def test_names_that_are_not_plain_are_refused(variable, name):
+    with pytest.raises(ConfigError, match="letters, digits") as caught:
+        load_settings(environ={variable: name}, env_file=None)
+    assert variable in str(caught.value)
+
+
+def test_plain_names_pass_as_they_are():
+    assert plain_name("crm_app", "CRM_APP_USER") == "crm_app"
+    assert plain_name("2abc.crm_app", "CRM_APP_USER") == "2abc.crm_app"  # TiDB Cloud's prefix
+    with pytest.raises(ConfigError, match="is 42"):
+        plain_name(42, "The user name")
