@@ -77,7 +77,7 @@ from crm_helpers.recovery import (
     repair_table,
 )
 from crm_helpers.server import ensure_tidb
-from crm_helpers.statistics import analyze_after_load
+from crm_helpers.statistics import WriteMark, analyze_after_load, mark_commit
 
 ANALYSIS_DATABASE = "crm_analysis"
 #: Rows per batch (one transaction each): about 5 MB of data, far below TiDB's 100 MB limit.
@@ -142,6 +142,9 @@ class LoadReport:
     skipped: int
     batches: int
     seconds: float
+    #: The load's last transaction on the table (None if it wrote nothing), for
+    #: `analyze_after_load` to wait until TiDB has counted the load's rows.
+    written: WriteMark | None = None
 
     @property
     def rows_per_second(self) -> float:
@@ -224,9 +227,10 @@ def load_generated(engine: Engine, n_orders: int, *, seed: int = DEFAULT_SEED,
     del users_frame
     orders = load_frame(engine, analysis_orders, orders_frame,
                         batch_rows=batch_rows, workers=workers, progress=progress)
-    if users.loaded or orders.loaded:
+    marks = {report.table: report.written for report in (users, orders) if report.written}
+    if marks:
         # Fresh statistics give the optimizer (and EXPLAIN) the real row counts at once.
-        analyze_after_load(engine, {"users": users.rows, "orders": orders.rows})
+        analyze_after_load(engine, ["users", "orders"], marks)
     return users, orders
 
 
@@ -251,16 +255,16 @@ def load_frame(engine: Engine, table: Table, frame: pd.DataFrame, *,
         todo = _batches_to_load(engine, table, key, batches, bar)
         loaded = sum(len(batch) for batch in todo)
         try:
-            _load_batches(engine, table, todo, workers, bar)
+            written = _load_batches(engine, table, todo, workers, bar)
         except TableDamaged:
             # Index entries without rows, left by a hard kill, that the counts did not show:
             # repair, then load what is still missing.
             _repair_if_damaged(engine, table, force=True)
             bar.reset(total=len(frame))
             todo = _batches_to_load(engine, table, key, batches, bar)
-            _load_batches(engine, table, todo, workers, bar)
+            written = _load_batches(engine, table, todo, workers, bar)
     return LoadReport(table.name, len(frame), loaded, len(frame) - loaded, len(todo),
-                      time.monotonic() - started)
+                      time.monotonic() - started, written)
 
 
 def _batches_to_load(engine: Engine, table: Table, key: str, batches: list[pd.DataFrame],
@@ -284,13 +288,19 @@ def _batches_to_load(engine: Engine, table: Table, key: str, batches: list[pd.Da
 
 
 def _load_batches(engine: Engine, table: Table, batches: list[pd.DataFrame], workers: int,
-                  bar: tqdm) -> None:
-    """Load each batch in its own transaction, on up to `workers` connections at once."""
+                  bar: tqdm) -> WriteMark | None:
+    """Load each batch in its own transaction, on up to `workers` connections at once.
+
+    Returns the mark of the batch committed last (None if there were none).
+    """
     local = threading.local()
     connections = []
     failed = threading.Event()
+    lock = threading.Lock()
+    last: WriteMark | None = None
 
     def load(batch: pd.DataFrame) -> int:
+        nonlocal last
         if failed.is_set():
             return 0  # another batch failed: start no new one
         try:
@@ -298,6 +308,11 @@ def _load_batches(engine: Engine, table: Table, batches: list[pd.DataFrame], wor
                 local.connection = engine.raw_connection()
                 connections.append(local.connection)
             _load_batch(local.connection, table, batch)
+            # The session's last write transaction is the batch (the read-back only read).
+            mark = mark_commit(local.connection.cursor(), table.name, len(batch))
+            with lock:
+                if last is None or mark.commit_ts > last.commit_ts:
+                    last = mark
         except (pymysql.err.MySQLError, DBAPIError, TiDBConnectionError) as exc:
             failed.set()
             raise _load_error(table, exc) from exc
@@ -316,6 +331,7 @@ def _load_batches(engine: Engine, table: Table, batches: list[pd.DataFrame], wor
         for connection in connections:
             with contextlib.suppress(pymysql.err.MySQLError, DBAPIError):
                 connection.close()
+    return last
 
 
 def _rows_present(connection, table: Table, key: str, batch: pd.DataFrame) -> int:

@@ -2,39 +2,117 @@
 
 from __future__ import annotations
 
-import time
+import warnings
+from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import text
 
-from crm_helpers.statistics import analyze_after_load, counted_rows
+from crm_helpers.db import tidb_engine
+from crm_helpers.errors import InvalidInput
+from crm_helpers.server import LocalTiDB, start_local_tidb, stop_local_tidb
+from crm_helpers.statistics import (
+    StatisticsNotCounted,
+    WriteMark,
+    analyze_after_load,
+    counted_rows,
+    mark_commit,
+)
+from tests.conftest import spare_tidb
 
 ROWS = 3000
-# Long enough for TiDB to add pending row counts to its statistics at least once on the
-# project's local TiDB (every 20 x stats-lease = 10 s).
-WATCH_SECONDS = 25
+TSO = 470623416884396032  # a commit TSO of TiDB's, from @@tidb_last_txn_info
 
 
-def fill(engine, table: str) -> None:
-    with engine.begin() as connection:
-        connection.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
-        connection.exec_driver_sql(f"CREATE TABLE {table} (id INT PRIMARY KEY, v INT)")
-        connection.execute(text(f"INSERT INTO {table} VALUES (:id, :v)"),
-                           [{"id": i, "v": i % 7} for i in range(ROWS)])
+def fill(engine, table: str, first: int, rows: int) -> WriteMark:
+    """Insert rows `first`.. in one transaction, as a load's batch; its mark."""
+    connection = engine.raw_connection()
+    try:
+        cursor = connection.cursor()
+        cursor.executemany(f"INSERT INTO {table} VALUES (%s, %s)",
+                           [(i, i % 7) for i in range(first, first + rows)])
+        connection.commit()
+        return mark_commit(cursor, table, rows)
+    finally:
+        connection.close()
 
 
-def counts_seen(engine, table: str) -> set[int]:
-    seen = set()
-    deadline = time.monotonic() + WATCH_SECONDS
-    while time.monotonic() < deadline:
-        seen.add(counted_rows(engine, [table]).get(table, 0))
-        time.sleep(1)
-    return seen
+@pytest.fixture
+def server(tmp_path) -> Iterator[LocalTiDB]:
+    """A throwaway local TiDB: a clean restart makes it write every count it still holds."""
+    with spare_tidb(tmp_path / "tidb") as local:
+        yield local
 
 
 @pytest.mark.lifecycle
-def test_analyze_after_load_keeps_the_true_row_count(engine):
-    fill(engine, "stats_probe")
-    analyze_after_load(engine, {"stats_probe": ROWS})
-    assert counts_seen(engine, "stats_probe") == {ROWS}
+def test_analyze_after_load_waits_for_the_counts_and_keeps_the_true_row_count(server):
+    admin = tidb_engine(server.url())
+    with admin.begin() as connection:
+        connection.exec_driver_sql("CREATE DATABASE probe")
+    admin.dispose()
+    engine = tidb_engine(server.url("probe"))
+    with engine.begin() as connection:
+        # A new table: TiDB adds its statistics row a moment later, at a TSO after the rows'
+        # commits, without counting them.
+        connection.exec_driver_sql("CREATE TABLE stats_probe (id INT PRIMARY KEY, v INT)")
+    fill(engine, "stats_probe", 0, ROWS // 2)  # an earlier load, not counted yet either
+    last = fill(engine, "stats_probe", ROWS // 2, ROWS - ROWS // 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", StatisticsNotCounted)
+        analyze_after_load(engine, ["stats_probe"], {"stats_probe": last})
+    engine.dispose()
+    # A clean stop writes the counts TiDB still held: any the ANALYZE came before would be
+    # added on top of its count now.
+    stop_local_tidb(server)
+    start_local_tidb(server)
+    engine = tidb_engine(server.url("probe"))
+    assert counted_rows(engine, ["stats_probe"]) == {"stats_probe": ROWS}
+    with engine.connect() as connection:
+        plan = connection.exec_driver_sql("EXPLAIN SELECT * FROM stats_probe").mappings().all()
+    assert float(plan[-1]["estRows"]) == ROWS
+    engine.dispose()
 
+
+def test_analyze_after_load_warns_when_tidb_has_not_counted_the_rows(engine):
+    with engine.begin() as connection:
+        connection.exec_driver_sql("DROP TABLE IF EXISTS stats_late")
+        connection.exec_driver_sql("CREATE TABLE stats_late (id INT PRIMARY KEY, v INT)")
+    mark = fill(engine, "stats_late", 0, 10)
+    # As if committed an hour from now: no counting pass can have come after it yet.
+    later = WriteMark(mark.commit_ts + ((3600 * 1000) << 18), 10, 0, 0)
+    with pytest.warns(StatisticsNotCounted, match="stats_late.*analyzed anyway"):
+        analyze_after_load(engine, ["stats_late"], {"stats_late": later}, wait=1)
+    with engine.connect() as connection:
+        analyzed = connection.exec_driver_sql(
+            "SHOW STATS_META WHERE Table_name = 'stats_late'").mappings().one()
+    assert analyzed["Last_analyze_time"] is not None
+
+
+@pytest.mark.parametrize("version, modify_count, counted", [
+    (TSO - 1, 5_000, False),    # nothing written after the commit
+    (TSO + 1, 0, False),        # a new table's empty row, written after the commit
+    (TSO + 1, 1_999, False),    # fewer modifications than the transaction made
+    (TSO + 1, 2_000, True),     # a pass added the transaction's 1,000 rows
+    (TSO + 1, 900_000, True),
+])
+def test_a_mark_is_counted_once_a_later_pass_added_its_rows(version, modify_count, counted):
+    mark = WriteMark(commit_ts=TSO, rows=1_000, version=TSO - 5, modify_count=1_000)
+    assert mark.counted_in(version, modify_count) is counted
+
+
+def test_a_pass_between_the_commit_and_the_mark_counts():
+    mark = WriteMark(commit_ts=TSO, rows=1_000, version=TSO + 3, modify_count=1_000)
+    assert mark.counted_in(TSO + 3, 1_000)
+    empty_row = WriteMark(commit_ts=TSO, rows=1_000, version=TSO + 3, modify_count=0)
+    assert not empty_row.counted_in(TSO + 3, 0)
+
+
+@pytest.mark.parametrize("tables, marks", [
+    (["orders"], {"users": WriteMark(TSO, 1, 0, 0)}),   # a table it does not analyze
+    (["orders"], {"orders": TSO}),                      # a TSO instead of a mark
+    (["orders"], [("orders", WriteMark(TSO, 1, 0, 0))]),
+    ([], {}),
+    (["orders; DROP TABLE users"], {}),
+])
+def test_analyze_after_load_refuses_bad_arguments(engine, tables, marks):
+    with pytest.raises(InvalidInput, match="analyze_after_load needs"):
+        analyze_after_load(engine, tables, marks, wait=0)
