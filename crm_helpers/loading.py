@@ -77,7 +77,13 @@ from crm_helpers.recovery import (
     repair_table,
 )
 from crm_helpers.server import ensure_tidb
-from crm_helpers.statistics import WriteMark, analyze_after_load, mark_commit
+from crm_helpers.statistics import (
+    WriteMark,
+    analyze_after_load,
+    analyze_if_stale,
+    mark_commit,
+    stale_statistics,
+)
 
 ANALYSIS_DATABASE = "crm_analysis"
 #: Rows per batch (one transaction each): about 5 MB of data, far below TiDB's 100 MB limit.
@@ -231,7 +237,40 @@ def load_generated(engine: Engine, n_orders: int, *, seed: int = DEFAULT_SEED,
     if marks:
         # Fresh statistics give the optimizer (and EXPLAIN) the real row counts at once.
         analyze_after_load(engine, ["users", "orders"], marks)
+    else:
+        # A re-run, or a resume after a crash that struck once every batch was in: the crash
+        # may have left the statistics wrong (crm_helpers.statistics).
+        _refresh_statistics(engine, [users, orders])
     return users, orders
+
+
+def _refresh_statistics(engine: Engine, reports: list[LoadReport]) -> None:
+    """ANALYZE the loaded tables whose statistics are wrong (e.g. after a crash)."""
+    if not stale_statistics(engine, {report.table: report.rows for report in reports}):
+        return  # a plain re-run: one query
+    # The load verified only its own keys; rows it does not know of count too.
+    with engine.connect() as connection:
+        rows = {report.table: connection.exec_driver_sql(
+            f"SELECT COUNT(*) FROM `{report.table}`").scalar_one() for report in reports}
+    analyze_if_stale(engine, rows, lambda: {analysis_dataset.name: _touch_dataset(engine)})
+
+
+def _touch_dataset(engine: Engine) -> WriteMark:
+    """Delete and re-insert the dataset row in one transaction: a write TiDB counts, no change."""
+    table = analysis_dataset.name
+    connection = engine.raw_connection()
+    try:
+        cursor = connection.cursor()
+        cursor.execute(f"SELECT name, n_orders, n_users, seed FROM {table} FOR UPDATE")
+        held = cursor.fetchall()
+        cursor.execute(f"DELETE FROM {table}")
+        cursor.executemany(f"INSERT INTO {table} (name, n_orders, n_users, seed) "
+                           "VALUES (%s, %s, %s, %s)", held)
+        connection.commit()
+        # TiDB counts a deleted and an inserted row as two modifications.
+        return mark_commit(cursor, table, 2 * len(held))
+    finally:
+        connection.close()
 
 
 def load_frame(engine: Engine, table: Table, frame: pd.DataFrame, *,

@@ -14,8 +14,10 @@ from crm_helpers.statistics import (
     StatisticsNotCounted,
     WriteMark,
     analyze_after_load,
+    analyze_if_stale,
     counted_rows,
     mark_commit,
+    stale_statistics,
 )
 from tests.conftest import spare_tidb
 
@@ -116,3 +118,63 @@ def test_a_pass_between_the_commit_and_the_mark_counts():
 def test_analyze_after_load_refuses_bad_arguments(engine, tables, marks):
     with pytest.raises(InvalidInput, match="analyze_after_load needs"):
         analyze_after_load(engine, tables, marks, wait=0)
+
+
+def fresh_table(engine, table: str, *, analyzed: bool) -> None:
+    """An empty table `table` (dropped first if there), analyzed or not."""
+    with engine.begin() as connection:
+        connection.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
+        connection.exec_driver_sql(f"CREATE TABLE {table} (id INT PRIMARY KEY, v INT)")
+        if analyzed:
+            connection.exec_driver_sql(f"ANALYZE TABLE {table}")
+
+
+def no_touch() -> dict[str, WriteMark]:
+    raise AssertionError("touch was called: the statistics were right, nothing to wait for")
+
+
+def test_statistics_are_stale_when_their_count_differs_or_no_analyze_made_them(engine):
+    fresh_table(engine, "stats_right", analyzed=True)
+    fresh_table(engine, "stats_never", analyzed=False)
+    assert stale_statistics(engine, {"stats_right": 0, "stats_never": 0}) == ["stats_never"]
+    assert stale_statistics(engine, {"stats_right": 5}) == ["stats_right"]
+
+
+def test_analyze_if_stale_leaves_right_statistics_alone(engine):
+    # A plain re-run of a load: one query, no wait, no ANALYZE.
+    fresh_table(engine, "stats_right", analyzed=True)
+    assert analyze_if_stale(engine, {"stats_right": 0}, no_touch) == []
+
+
+def test_analyze_if_stale_waits_for_its_touch_then_warns_and_analyzes(engine):
+    fresh_table(engine, "stats_lost", analyzed=False)
+    fresh_table(engine, "stats_mark", analyzed=False)
+    touched = []
+
+    def touch() -> dict[str, WriteMark]:
+        mark = fill(engine, "stats_mark", 0, 2)
+        touched.append(mark)
+        # As if committed an hour from now: no counting pass can have come after it yet.
+        return {"stats_mark": WriteMark(mark.commit_ts + ((3600 * 1000) << 18), 2, 0, 0)}
+
+    # As if a crash had lost the counts of 5 rows: the statistics count 0.
+    with pytest.warns(StatisticsNotCounted, match="stats_mark.*analyzed stats_lost anyway"):
+        assert analyze_if_stale(engine, {"stats_lost": 5}, touch, wait=1) == ["stats_lost"]
+    assert len(touched) == 1
+    with engine.connect() as connection:
+        analyzed = connection.exec_driver_sql(
+            "SHOW STATS_META WHERE Table_name = 'stats_lost'").mappings().one()
+    assert analyzed["Last_analyze_time"] is not None
+
+
+@pytest.mark.parametrize("rows, touch, message", [
+    ({"stats_right": -1}, no_touch, "stale_statistics needs"),
+    ({"stats_right": "5"}, no_touch, "stale_statistics needs"),
+    ({"stats_right; DROP TABLE t": 5}, no_touch, "stale_statistics needs plain table names"),
+    ({"stats_right": 5}, lambda: {"stats_right": TSO}, "touch must return the WriteMark"),
+    ({"stats_right": 5}, lambda: None, "touch must return the WriteMark"),
+])
+def test_analyze_if_stale_refuses_bad_arguments(engine, rows, touch, message):
+    fresh_table(engine, "stats_right", analyzed=True)
+    with pytest.raises(InvalidInput, match=message):
+        analyze_if_stale(engine, rows, touch, wait=0)
