@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -12,6 +13,8 @@ import numpy as np
 import pytest
 
 from crm_helpers import loading
+from crm_helpers.accounts import ensure_app_user
+from crm_helpers.db import tidb_engine
 from crm_helpers.generate import generate_orders, generate_users
 from crm_helpers.loading import (
     InvalidFrame,
@@ -147,6 +150,26 @@ def test_killed_loader_leaves_whole_batches_and_resumes_to_exactly_n(engine, dat
     _, orders = load_generated(engine, 200_000, batch_rows=2_000, progress=False)
     assert orders.skipped == partial and orders.loaded == 200_000 - partial
     assert orders_in(engine)["oid"].tolist() == list(range(1, 200_001))
+
+
+def test_a_user_who_may_not_read_the_statistics_can_run_a_finished_load_again(
+        tidb_settings, database, engine):
+    n_orders = 5_000  # over the fixture's N_USERS users, as load_generated spreads them
+    load_frame(engine, analysis_orders, generate_orders(n_orders, N_USERS), progress=False)
+    user, password = f"crm_nostats_{secrets.token_hex(3)}", "No-Stats-" + secrets.token_hex(8)
+    admin = tidb_engine(tidb_settings.url())
+    ensure_app_user(admin, user, password, database)  # ALL on the database, not on mysql.*
+    app = tidb_engine(tidb_settings.url(database, user=user, password=password),
+                      connect_args={"local_infile": True})
+    try:
+        users, orders = load_generated(app, n_orders, progress=False)
+    finally:
+        app.dispose()
+        with admin.begin() as connection:
+            connection.exec_driver_sql(f"DROP USER '{user}'@'%%'")
+        admin.dispose()
+    assert (users.loaded, users.skipped, orders.loaded, orders.skipped) \
+        == (0, N_USERS, 0, n_orders)
 
 
 def test_a_different_data_set_is_refused_until_reset(engine):
