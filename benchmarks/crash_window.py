@@ -46,11 +46,13 @@ from crm_helpers.server import LocalTiDB, local_tidb_status, start_local_tidb, s
 RESULTS = Path(__file__).parent / "results"
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+def two_free_ports() -> tuple[int, int]:
+    """Two different TCP ports on 127.0.0.1 that nothing listens on right now."""
+    # Both probes stay bound until both ports are chosen, or the OS may hand out one twice.
+    with socket.socket() as first, socket.socket() as second:
+        first.bind(("127.0.0.1", 0))
+        second.bind(("127.0.0.1", 0))
+        return first.getsockname()[1], second.getsockname()[1]
 
 
 @contextmanager
@@ -59,7 +61,8 @@ def throwaway_tidb(home: Path, database: str) -> Iterator[tuple[LocalTiDB, Engin
 
     The server is stopped on leaving, also after an error: its folder is a temporary one.
     """
-    local = LocalTiDB(home=home, port=free_port(), status_port=free_port())
+    port, status_port = two_free_ports()
+    local = LocalTiDB(home=home, port=port, status_port=status_port)
     try:
         start_local_tidb(local, fresh=True)
         # TIDB_HOST: the loader's own analysis_engine uses this server and starts nothing.

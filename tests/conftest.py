@@ -12,7 +12,7 @@ import signal
 import socket
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -79,9 +79,18 @@ def engine(tidb_settings: Settings, test_database: str) -> Iterator[Engine]:
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` different TCP ports on 127.0.0.1 that nothing listens on right now."""
+    # All probes stay bound until every port is chosen: two probes in a row may be handed the
+    # same port (seen in CI: "The SQL port and the status port are both 46623").
+    with ExitStack() as stack:
+        probes = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for probe in probes:
+            probe.bind(("127.0.0.1", 0))
+        return [probe.getsockname()[1] for probe in probes]
 
 
 @contextmanager
@@ -92,7 +101,8 @@ def spare_tidb(home: Path, *, start: bool = True,
     It is never the session's server: everything here goes by its own folder's pid file, so
     a test may stop, freeze or kill it. With `start=False` the test starts it itself.
     """
-    local = LocalTiDB(home=home, port=free_port(), status_port=free_port(), tls=tls)
+    port, status_port = free_ports(2)
+    local = LocalTiDB(home=home, port=port, status_port=status_port, tls=tls)
     try:
         if start:
             start_local_tidb(local)

@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session
 from crm_helpers import accounts, cli, config, crm, db, frames, generate, loading, reading, server
 from crm_helpers.errors import CrmError
 from crm_helpers.models import Order, User
-from tests.conftest import free_port
+from tests.conftest import free_port, free_ports
 
 #: A message says what to do if it holds one of these (or, from the CLI, argparse's usage).
 ADVICE = re.compile(
@@ -619,7 +619,8 @@ def run_case(case: Case, ctx: Ctx) -> str:
 def _environment(ctx: Ctx, env: dict[str, str]):
     """The CLI runs with its own ports and home, so nothing it might start touches others."""
     saved = dict(os.environ)
-    ports = {"TIDB_PORT": str(free_port()), "TIDB_STATUS_PORT": str(free_port())}
+    port, status_port = free_ports(2)
+    ports = {"TIDB_PORT": str(port), "TIDB_STATUS_PORT": str(status_port)}
     os.environ.update({**ports, "TIDB_LOCAL_HOME": str(ctx.tmp / "cli-home")})
     for name in ("TIDB_URL", "TIDB_HOST"):
         os.environ.pop(name, None)

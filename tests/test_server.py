@@ -21,7 +21,7 @@ from crm_helpers.server import (
     start_local_tidb,
     stop_local_tidb,
 )
-from tests.conftest import cli_env, free_port, spare_tidb
+from tests.conftest import cli_env, free_port, free_ports, spare_tidb
 
 pytestmark = pytest.mark.lifecycle
 CRM_TIDB = [sys.executable, "-m", "crm_helpers.cli"]
@@ -155,15 +155,16 @@ def nothing_started_for(local: LocalTiDB) -> None:
 @pytest.fixture
 def unused_local(tmp_path: Path) -> LocalTiDB:
     """Where `crm-tidb up` would start a local TiDB: an empty folder and two free ports."""
-    return LocalTiDB(home=tmp_path, port=free_port(), status_port=free_port())
+    port, status_port = free_ports(2)
+    return LocalTiDB(home=tmp_path, port=port, status_port=status_port)
 
 
 def test_servers_of_sees_only_this_tests_own_server(spare):
     start_local_tidb(spare)
     (line,) = servers_of(spare)
     assert f"--path={spare.data_dir}" in line
-    elsewhere = LocalTiDB(home=spare.home / "elsewhere", port=free_port(),
-                          status_port=free_port())
+    port, status_port = free_ports(2)
+    elsewhere = LocalTiDB(home=spare.home / "elsewhere", port=port, status_port=status_port)
     assert servers_of(elsewhere) == []
 
 
