@@ -27,6 +27,7 @@ from crm_helpers.loading import (
     reset_analysis_tables,
 )
 from crm_helpers.reading import read_frame
+from crm_helpers.statistics import StatisticsNotCounted
 from tests.conftest import throwaway_database
 
 N_USERS = 500
@@ -170,6 +171,27 @@ def test_a_user_who_may_not_read_the_statistics_can_run_a_finished_load_again(
         admin.dispose()
     assert (users.loaded, users.skipped, orders.loaded, orders.skipped) \
         == (0, N_USERS, 0, n_orders)
+
+
+def test_a_user_who_may_not_read_the_statistics_loads_and_is_told_why_nothing_was_analyzed(
+        tidb_settings, database, engine):
+    reset_analysis_tables(engine)
+    n_orders = 5_000
+    user, password = f"crm_nostats_{secrets.token_hex(3)}", "No-Stats-" + secrets.token_hex(8)
+    admin = tidb_engine(tidb_settings.url())
+    ensure_app_user(admin, user, password, database)  # ALL on the database, not on mysql.*
+    app = tidb_engine(tidb_settings.url(database, user=user, password=password),
+                      connect_args={"local_infile": True})
+    try:
+        with pytest.warns(StatisticsNotCounted, match="may not read TiDB's statistics"):
+            users, orders = load_generated(app, n_orders, progress=False)
+    finally:
+        app.dispose()
+        with admin.begin() as connection:
+            connection.exec_driver_sql(f"DROP USER '{user}'@'%%'")
+        admin.dispose()
+    assert users.loaded > 0 and orders.loaded == n_orders
+    assert len(orders_in(engine)) == n_orders
 
 
 def test_a_different_data_set_is_refused_until_reset(engine):
