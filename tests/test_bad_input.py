@@ -148,7 +148,8 @@ def runner_call(function: Callable, *args: Any, **kwargs: Any) -> Callable[[Ctx]
     return call
 
 
-USER = "crm_sweep_user"
+# A name of this run only: on a user's TiDB, an account of theirs must never be dropped.
+USER = f"crm_sweep_user_{secrets.token_hex(3)}"
 
 # ---------------------------------------------------------------------------- the cases
 CASES: list[Case] = [

@@ -96,16 +96,22 @@ def root_password(spare: LocalTiDB) -> Iterator[str]:
     run_as_root(spare, ROOT_PASSWORD, "ALTER USER 'root'@'%' IDENTIFIED BY ''")
 
 
-def settings_for(local: LocalTiDB, **extra: str):
+def settings_for(local: LocalTiDB, monkeypatch: pytest.MonkeyPatch, **extra: str):
+    """Local settings for `local`; ensure_tidb then finds it in its own folder.
+
+    ensure_tidb looks for the local server in TIDB_LOCAL_HOME: left at the session's folder,
+    it would look at the session's server (or, with TIDB_URL, at no server) instead of `local`.
+    """
+    monkeypatch.setenv("TIDB_LOCAL_HOME", str(local.home))
     return load_settings(environ={"TIDB_PORT": str(local.port),
                                   "TIDB_STATUS_PORT": str(local.status_port), **extra},
                          env_file=None)
 
 
-def test_server_with_a_root_password_is_ready_at_once(spare, root_password):
+def test_server_with_a_root_password_is_ready_at_once(spare, root_password, monkeypatch):
     stop_local_tidb(spare)
     start_local_tidb(spare, timeout=60)  # the probe took the refused login as "up"
-    settings = settings_for(spare, TIDB_PASSWORD=root_password)
+    settings = settings_for(spare, monkeypatch, TIDB_PASSWORD=root_password)
     assert ensure_tidb(settings) == settings
     stop_local_tidb(spare)
     up = subprocess.run([sys.executable, "-m", "crm_helpers.cli", "up"],
@@ -116,13 +122,13 @@ def test_server_with_a_root_password_is_ready_at_once(spare, root_password):
     assert root_password not in up.stdout + up.stderr
 
 
-def test_wrong_root_password_is_named_not_waited_on(spare, root_password):
+def test_wrong_root_password_is_named_not_waited_on(spare, root_password, monkeypatch):
     with pytest.raises(TiDBAuthError, match="TIDB_PASSWORD"):
-        ensure_tidb(settings_for(spare, TIDB_PASSWORD="Not-The-Password-5"))
+        ensure_tidb(settings_for(spare, monkeypatch, TIDB_PASSWORD="Not-The-Password-5"))
 
 
-def test_no_password_reaches_tidbs_logs(spare, root_password):
-    ensure_tidb(settings_for(spare, TIDB_PASSWORD=root_password))
+def test_no_password_reaches_tidbs_logs(spare, root_password, monkeypatch):
+    ensure_tidb(settings_for(spare, monkeypatch, TIDB_PASSWORD=root_password))
     for log in spare.home.glob("*.log"):
         assert root_password not in log.read_text(errors="replace"), log.name
 
@@ -144,7 +150,7 @@ def frozen_after(local: LocalTiDB, seconds: float) -> Iterator[None]:
 @pytest.mark.parametrize("path", ["connectorx", "pandas.read_sql"])
 def test_a_frozen_server_is_reported_not_waited_on(spare, monkeypatch, path):
     monkeypatch.setenv("TIDB_READ_TIMEOUT", "4")
-    engine = tidb_engine(settings_for(spare).url())
+    engine = tidb_engine(settings_for(spare, monkeypatch).url())
     if path == "pandas.read_sql":
         monkeypatch.setattr(reading, "connectorx", None)
     errors: list[BaseException] = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import subprocess
 import sys
 
@@ -60,10 +61,10 @@ def test_sql_cells_give_dataframes_and_stay_on_this_machine(tidb_settings, test_
 
 def test_sql_cells_never_print_the_password(tidb_settings, test_database):
     password = "pw-for-jupysql-7q"
-    user = "crm_jupysql_probe"
+    user = f"crm_jupysql_probe_{secrets.token_hex(3)}"  # never an account of the user's
     admin = tidb_engine(tidb_settings.url())
     with admin.begin() as connection:
-        connection.execute(text(f"CREATE USER IF NOT EXISTS '{user}'@'%' IDENTIFIED BY "
+        connection.execute(text(f"CREATE USER '{user}'@'%' IDENTIFIED BY "
                                 f"'{password}'"))
         connection.execute(text(f"GRANT ALL ON `{test_database}`.* TO '{user}'@'%'"))
     try:
