@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup tidb-build tidb-up tidb-down lab test test-elsewhere compliance lint run tutorial bench clean
+.PHONY: setup tidb-build tidb-up tidb-down lab test test-elsewhere test-external compliance lint run tutorial bench clean
 
 setup: $(STAMP)  ## create .venv and install the package with its dev extras
 
@@ -42,6 +42,11 @@ test: setup tidb-build lint  ## the whole suite: helper tests and nbval over the
 # runs on the default ports; the decoy must be left as it was (.ci/suite_elsewhere.py).
 test-elsewhere: setup tidb-build
 	$(BIN)/python .ci/suite_elsewhere.py $(PYTEST_ARGS)
+
+# The whole suite against "the user's own TiDB", named only by TIDB_URL (root with a password,
+# data of its own); afterwards it must hold nothing new but what the notebooks document.
+test-external: setup tidb-build
+	$(BIN)/python .ci/suite_elsewhere.py --external $(PYTEST_ARGS)
 
 compliance: setup tidb-build  ## SQLAlchemy's compliance suite through tidb:// and mysql+pymysql, compared
 	$(BIN)/python tests/compliance/compare_dialects.py
