@@ -170,6 +170,7 @@ def start_local_tidb(local: LocalTiDB | None = None, *, fresh: bool = False,
         stop_local_tidb(local, report=report)
         pid = None
     if pid is not None:
+        _check_same_ports(local, pid)
         _wait_until_ready(local, pid, timeout)
         return local
     unclean = not fresh and _stopped_uncleanly(local)
@@ -402,6 +403,23 @@ def _running_pid(local: LocalTiDB) -> int | None:
     if "tidb-server" not in command_line:
         return None  # the pid was reused by an unrelated process
     return pid
+
+
+def _check_same_ports(local: LocalTiDB, pid: int) -> None:
+    """ConfigError if the server running in `local.home` listens on other ports than `local`'s."""
+    # Otherwise the wait below would poll ports nobody listens on until it times out, or find
+    # another server there and take it for this folder's.
+    arguments = _command_line(pid).split()
+    port = next((a.removeprefix("-P=") for a in arguments if a.startswith("-P=")), None)
+    status = next((a.removeprefix("--status=") for a in arguments
+                   if a.startswith("--status=")), None)
+    if (port, status) in ((None, None), (str(local.port), str(local.status_port))):
+        return
+    raise ConfigError(
+        f"The local TiDB in {local.home} already runs (pid {pid}) on ports {port}/{status}, "
+        f"not on {local.port}/{local.status_port}: use TIDB_PORT={port} TIDB_STATUS_PORT="
+        f"{status} (crm-tidb up --port {port} --status-port {status}), stop it first with "
+        "`crm-tidb down`, or give this server another folder with TIDB_LOCAL_HOME.")
 
 
 def _alive(pid: int) -> bool:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pymysql
 import pytest
 
-from crm_helpers.errors import PortInUse
+from crm_helpers.errors import ConfigError, PortInUse
 from crm_helpers.server import (
     LocalTiDB,
     local_tidb_status,
@@ -94,6 +94,22 @@ def test_down_when_nothing_runs_says_so(spare):
                             text=True, check=False)
     assert result.returncode == 0
     assert "not running" in result.stdout
+
+
+def test_a_running_server_on_other_ports_is_named_not_waited_on(spare):
+    # The folder's server listens elsewhere: nothing answers on the ports asked for.
+    start_local_tidb(spare)
+    try:
+        port, status_port = free_ports(2)
+        elsewhere = replace(spare, port=port, status_port=status_port)
+        with pytest.raises(ConfigError) as caught:
+            start_local_tidb(elsewhere, timeout=5)
+        assert local_tidb_status(spare).running
+    finally:
+        stop_local_tidb(spare)  # the next tests expect the module's server stopped
+    message = str(caught.value)
+    assert f"on ports {spare.port}/{spare.status_port}, not on {elsewhere.port}/" in message
+    assert f"TIDB_PORT={spare.port}" in message and "TIDB_LOCAL_HOME" in message
 
 
 def test_port_held_by_another_program_is_named(spare):
