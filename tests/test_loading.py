@@ -153,43 +153,36 @@ def test_killed_loader_leaves_whole_batches_and_resumes_to_exactly_n(engine, dat
     assert orders_in(engine)["oid"].tolist() == list(range(1, 200_001))
 
 
-def test_a_user_who_may_not_read_the_statistics_can_run_a_finished_load_again(
-        tidb_settings, database, engine):
-    n_orders = 5_000  # over the fixture's N_USERS users, as load_generated spreads them
-    load_frame(engine, analysis_orders, generate_orders(n_orders, N_USERS), progress=False)
+@pytest.fixture
+def no_stats_engine(tidb_settings, database):
+    """An engine as a user with ALL on the test database only (so not on mysql.stats_meta)."""
     user, password = f"crm_nostats_{secrets.token_hex(3)}", "No-Stats-" + secrets.token_hex(8)
     admin = tidb_engine(tidb_settings.url())
-    ensure_app_user(admin, user, password, database)  # ALL on the database, not on mysql.*
+    ensure_app_user(admin, user, password, database)
     app = tidb_engine(tidb_settings.url(database, user=user, password=password),
                       connect_args={"local_infile": True})
-    try:
-        users, orders = load_generated(app, n_orders, progress=False)
-    finally:
-        app.dispose()
-        with admin.begin() as connection:
-            connection.exec_driver_sql(f"DROP USER '{user}'@'%%'")
-        admin.dispose()
+    yield app
+    app.dispose()
+    with admin.begin() as connection:
+        connection.exec_driver_sql(f"DROP USER '{user}'@'%%'")
+    admin.dispose()
+
+
+def test_a_user_who_may_not_read_the_statistics_can_run_a_finished_load_again(
+        engine, no_stats_engine):
+    n_orders = 5_000  # over the fixture's N_USERS users, as load_generated spreads them
+    load_frame(engine, analysis_orders, generate_orders(n_orders, N_USERS), progress=False)
+    users, orders = load_generated(no_stats_engine, n_orders, progress=False)
     assert (users.loaded, users.skipped, orders.loaded, orders.skipped) \
         == (0, N_USERS, 0, n_orders)
 
 
 def test_a_user_who_may_not_read_the_statistics_loads_and_is_told_why_nothing_was_analyzed(
-        tidb_settings, database, engine):
+        engine, no_stats_engine):
     reset_analysis_tables(engine)
     n_orders = 5_000
-    user, password = f"crm_nostats_{secrets.token_hex(3)}", "No-Stats-" + secrets.token_hex(8)
-    admin = tidb_engine(tidb_settings.url())
-    ensure_app_user(admin, user, password, database)  # ALL on the database, not on mysql.*
-    app = tidb_engine(tidb_settings.url(database, user=user, password=password),
-                      connect_args={"local_infile": True})
-    try:
-        with pytest.warns(StatisticsNotCounted, match="may not read TiDB's statistics"):
-            users, orders = load_generated(app, n_orders, progress=False)
-    finally:
-        app.dispose()
-        with admin.begin() as connection:
-            connection.exec_driver_sql(f"DROP USER '{user}'@'%%'")
-        admin.dispose()
+    with pytest.warns(StatisticsNotCounted, match="may not read TiDB's statistics"):
+        users, orders = load_generated(no_stats_engine, n_orders, progress=False)
     assert users.loaded > 0 and orders.loaded == n_orders
     assert len(orders_in(engine)) == n_orders
 
