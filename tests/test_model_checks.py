@@ -227,19 +227,25 @@ WRITES = [_orm_add, _orm_bulk_insert, _orm_update, _orm_bulk_update_by_key, _que
           _core_insert, _core_update, _core_executemany]
 
 
+def refused_as_the_rule_refuses(tables, column: str, value: object, write) -> None:
+    """`write()` raises what the column's rule raises for `value`, same type and message, and
+    leaves both tables as they were."""
+    with pytest.raises(InvalidInput) as expected:
+        RULES[column](value)
+    users, orders = users_frame(tables), orders_frame(tables)
+    with pytest.raises(InvalidInput) as refused:
+        write()
+    assert (type(refused.value), str(refused.value)) == \
+        (type(expected.value), str(expected.value))
+    _unchanged(tables, users, orders)
+
+
 @pytest.mark.parametrize("write", WRITES, ids=lambda write: write.__name__.lstrip("_"))
 @pytest.mark.parametrize(("model", "column", "value"), [
     pytest.param(*bad, id=f"{bad[0].__name__}.{bad[1]}={bad[2]!r:.14}") for bad in BAD_VALUES])
 def test_every_way_of_writing_refuses_what_the_model_refuses(tables, write, model, column,
                                                             value):
-    with pytest.raises(InvalidInput) as expected:
-        RULES[column](value)
-    users, orders = users_frame(tables), orders_frame(tables)
-    with pytest.raises(InvalidInput) as refused:
-        write(tables, model, column, value)
-    assert (type(refused.value), str(refused.value)) == \
-        (type(expected.value), str(expected.value))
-    _unchanged(tables, users, orders)
+    refused_as_the_rule_refuses(tables, column, value, lambda: write(tables, model, column, value))
 
 
 @pytest.mark.parametrize("write", [_orm_update, _query_update, _core_insert, _core_update,
@@ -249,14 +255,7 @@ def test_every_way_of_writing_refuses_what_the_model_refuses(tables, write, mode
                                                (User, "name"), (User, "gender")],
                          ids=["Order.uid", "Order.price", "User.name", "User.gender"])
 def test_an_explicit_none_is_refused_like_the_model_does(tables, write, model, column):
-    with pytest.raises(InvalidInput) as expected:
-        RULES[column](None)
-    users, orders = users_frame(tables), orders_frame(tables)
-    with pytest.raises(InvalidInput) as refused:
-        write(tables, model, column, None)
-    assert (type(refused.value), str(refused.value)) == \
-        (type(expected.value), str(expected.value))
-    _unchanged(tables, users, orders)
+    refused_as_the_rule_refuses(tables, column, None, lambda: write(tables, model, column, None))
 
 
 @pytest.mark.parametrize(("model", "column"), [(Order, "price"), (Order, "uid"),
@@ -264,16 +263,14 @@ def test_an_explicit_none_is_refused_like_the_model_does(tables, write, model, c
                          ids=["Order.price", "Order.uid", "User.name", "User.gender"])
 def test_an_object_missing_a_value_is_refused_by_that_columns_rule(tables, model, column):
     """No @validates runs for an attribute never set; the ORM sends NULL through the type."""
-    with pytest.raises(InvalidInput) as expected:
-        RULES[column](None)
-    users, orders = users_frame(tables), orders_frame(tables)
     values = {name: value for name, value in GOOD[model].items() if name != column}
-    with Session(tables) as session, pytest.raises(InvalidInput) as refused:
-        session.add(model(**values))
-        session.commit()
-    assert (type(refused.value), str(refused.value)) == \
-        (type(expected.value), str(expected.value))
-    _unchanged(tables, users, orders)
+
+    def add_and_commit() -> None:
+        with Session(tables) as session:
+            session.add(model(**values))
+            session.commit()
+
+    refused_as_the_rule_refuses(tables, column, None, add_and_commit)
 
 
 def _core_insert_without(engine, model, column, value):
@@ -290,11 +287,4 @@ def _core_insert_without(engine, model, column, value):
 def test_an_insert_without_a_value_is_refused_like_the_model_does(tables, write, model,
                                                                   column):
     """Both leave the column out of the INSERT: TiDB would store 'Female' for a gender."""
-    with pytest.raises(InvalidInput) as expected:
-        RULES[column](None)
-    users, orders = users_frame(tables), orders_frame(tables)
-    with pytest.raises(InvalidInput) as refused:
-        write(tables, model, column, None)
-    assert (type(refused.value), str(refused.value)) == \
-        (type(expected.value), str(expected.value))
-    _unchanged(tables, users, orders)
+    refused_as_the_rule_refuses(tables, column, None, lambda: write(tables, model, column, None))
