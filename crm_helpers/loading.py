@@ -78,6 +78,7 @@ from crm_helpers.recovery import (
 )
 from crm_helpers.server import ensure_tidb
 from crm_helpers.statistics import (
+    NO_PRIVILEGE_CODES,
     WriteMark,
     analyze_after_load,
     analyze_if_stale,
@@ -94,8 +95,6 @@ DEFAULT_WORKERS = 3
 READ_BACK_AFTER_COMMIT = True
 #: Client error codes for a connection to TiDB that broke or could not be made.
 CONNECTION_LOST_CODES = {0, 2003, 2006, 2013}
-#: Privilege errors: a user who may not run ADMIN CHECK TABLE loads without the check.
-NO_PRIVILEGE_CODES = {1142, 1227, 8121}
 
 analysis_metadata = MetaData()
 analysis_users = Table(

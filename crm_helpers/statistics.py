@@ -50,8 +50,9 @@ from crm_helpers.recovery import error_code
 #: How long `analyze_after_load` waits for TiDB to count the loaded rows before analyzing anyway:
 #: longer than the 60 to 120 s between two counting passes with TiDB's default lease.
 COUNT_WAIT_SECONDS = 150.0
-# Privilege errors: a user who may not read the statistics still loads (and cannot analyze).
-_NO_PRIVILEGE_CODES = {1142, 1143, 1227, 8121}
+#: Privilege errors (table, column, statement): a user who may not read the statistics still
+#: loads; the loader uses the same codes for a user who may not run ADMIN CHECK TABLE.
+NO_PRIVILEGE_CODES = {1142, 1143, 1227, 8121}
 
 
 class StatisticsNotCounted(UserWarning):
@@ -91,7 +92,7 @@ def mark_commit(cursor, table: str, rows: int) -> WriteMark:
     try:
         version, modify_count = _statistics_rows(cursor, [table]).get(table, (0, 0))
     except pymysql.err.MySQLError as exc:
-        if error_code(exc) not in _NO_PRIVILEGE_CODES:
+        if error_code(exc) not in NO_PRIVILEGE_CODES:
             raise
         version = modify_count = None
     cursor.execute("ROLLBACK")  # end the read's transaction
