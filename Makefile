@@ -8,10 +8,13 @@ STAMP  := $(VENV)/.installed-stamp
 
 setup: $(STAMP)  ## create .venv and install the package with its dev extras
 
-$(STAMP): pyproject.toml
+# The dialect (sqlalchemy-tidb/) comes in as a dependency by path, then again editable, so
+# that a change to its code takes effect without a reinstall.
+$(STAMP): pyproject.toml sqlalchemy-tidb/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --no-deps -e ./sqlalchemy-tidb
 	@touch $(STAMP)
 
 tidb-build: setup  ## build tidb-server once (cached outside the repo); no-op with TIDB_URL

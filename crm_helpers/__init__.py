@@ -7,9 +7,10 @@ import os
 os.environ["PLOOMBER_STATS_ENABLED"] = "false"
 os.environ["PLOOMBER_VERSION_CHECK_DISABLED"] = "true"
 
+from sqlalchemy_tidb.transaction import run_transaction
+
 from crm_helpers.config import Settings, load_settings, mask_url
 from crm_helpers.db import check_connection, tidb_engine
-from crm_helpers.dialect.transaction import run_transaction
 from crm_helpers.errors import (
     CrmError,
     InvalidInput,

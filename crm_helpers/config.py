@@ -34,6 +34,9 @@ DEFAULT_APP_USER = "crm_app"
 # "<prefix>.user" names). crm_helpers.accounts checks its names with plain_name() too.
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9_.]{1,64}")
 
+#: The engine plugin that gives the lesson's error advice (crm_helpers.lesson_plugin).
+LESSON_PLUGIN = "crm_lesson"
+
 # Drivers whose URLs we accept in TIDB_URL; all are served by the tidb dialect over PyMySQL.
 _ACCEPTED_SCHEMES = {"tidb", "tidb+pymysql", "mysql", "mysql+pymysql"}
 
@@ -54,14 +57,27 @@ class Settings:
     app_password: str | None = field(default=None, repr=False)
     #: The query options of TIDB_URL other than `charset` (TLS and timeout options), kept as given.
     options: tuple[tuple[str, str], ...] = ()
+    #: TIDB_CONNECT_TIMEOUT and TIDB_READ_TIMEOUT in seconds (None: the dialect's 10 and 300).
+    connect_timeout: float | None = None
+    read_timeout: float | None = None
 
     def url(self, database: str | None = None, *, user: str | None = None,
             password: str | None = None) -> URL:
-        """A `tidb://` URL for `database` (None: no default database), as `user` if given."""
-        query = {"charset": "utf8mb4", **dict(self.options)}
+        """A `tidb://` URL for `database` (None: no default database), as `user` if given.
+
+        It names the `crm_lesson` engine plugin, so engines made from it give the lesson's
+        advice on errors (crm_helpers.lesson_plugin).
+        """
+        query = {"charset": "utf8mb4"}
+        for name, seconds in (("connect_timeout", self.connect_timeout),
+                              ("read_timeout", self.read_timeout)):
+            if seconds is not None:
+                query[name] = f"{seconds:g}"
+        query.update(self.options)  # timeouts in TIDB_URL win over TIDB_*_TIMEOUT
         if self.ca_path:
             # TLS is on, and the tidb dialect verifies the certificate and the host name.
             query["ssl_ca"] = self.ca_path
+        query["plugin"] = LESSON_PLUGIN
         return URL.create(
             "tidb",
             username=user if user is not None else self.user,
@@ -117,6 +133,8 @@ def load_settings(environ: Mapping[str, str] | None = None,
         "status_port": _port(get("TIDB_STATUS_PORT"), DEFAULT_STATUS_PORT, "TIDB_STATUS_PORT"),
         "app_user": get("CRM_APP_USER") or DEFAULT_APP_USER,
         "app_password": get("CRM_APP_PASSWORD"),
+        "connect_timeout": _seconds(get("TIDB_CONNECT_TIMEOUT"), "TIDB_CONNECT_TIMEOUT"),
+        "read_timeout": _seconds(get("TIDB_READ_TIMEOUT"), "TIDB_READ_TIMEOUT"),
     }
 
     raw_url = get("TIDB_URL")
@@ -150,7 +168,7 @@ def _settings_from_url(raw_url: str, common: dict) -> Settings:
         raise ConfigError(f"TIDB_URL ({mask_url(url)}) names no host: add one after the '@'.")
     ca_path = common.pop("ca_path") or url.query.get("ssl_ca")
     options = tuple((name, value) for name, value in url.query.items()
-                    if name not in ("charset", "ssl_ca") and isinstance(value, str))
+                    if name not in ("charset", "ssl_ca", "plugin") and isinstance(value, str))
     return Settings(
         host=url.host,
         port=DEFAULT_PORT if url.port is None else check_port(url.port, "The port in TIDB_URL"),
@@ -185,3 +203,15 @@ def plain_name(value: object, what: str) -> str:
 
 def _port(value: str | None, default: int, name: str) -> int:
     return default if value is None else check_port(value, name)
+
+
+def _seconds(value: str | None, name: str) -> float | None:
+    if value is None:
+        return None
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds < 31536000:  # PyMySQL refuses a year or more
+        raise ConfigError(f"{name} is {value!r}; it must be a number of seconds above 0.")
+    return seconds

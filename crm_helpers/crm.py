@@ -13,8 +13,8 @@ from numbers import Integral
 from sqlalchemy import Engine, Select, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy_tidb.transaction import run_transaction
 
-from crm_helpers.dialect.transaction import run_transaction
 from crm_helpers.errors import CrmError, InvalidInput, OrderNotFound, UserNotFound
 from crm_helpers.models import Base, Gender, Order, User, as_gender, as_name, as_price, as_uid
 
@@ -172,5 +172,5 @@ def _commit(session: Session) -> None:
         session.rollback()
         if exc.orig is not None and exc.orig.args and exc.orig.args[0] == _NO_PARENT_ROW:
             raise UserNotFound("An order refers to a uid that no user has (the user was "
-                               "removed meanwhile?); no order was written.") from None
+                               "removed meanwhile?); no order was written.", exc) from None
         raise

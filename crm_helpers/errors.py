@@ -1,6 +1,34 @@
-"""Exception types raised by crm_helpers; each message says what to do next."""
+"""Exception types raised by crm_helpers; each message says what to do next.
+
+Two kinds. Errors found by the project itself (a setting, the local server, a value refused
+before anything is sent) derive from `CrmError` alone. Errors that come from the database are
+`LessonAdvice` classes: each is also the SQLAlchemy class it refines (`UserNotFound` is an
+`IntegrityError`, `TiDBNotRunning` an `OperationalError`), so `except IntegrityError` works in
+the notebooks as everywhere else; it only puts the lesson's advice first in the message.
+"""
 
 from __future__ import annotations
+
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from sqlalchemy_tidb.exc import (  # the dialect's errors, by their names in the notebooks
+    InvalidDialectOption,
+    InvalidVector,
+    NotTiDB,
+    RefinedError,
+    TiFlashRequired,
+    UnsupportedByTiDB,
+    WriteConflict,
+)
+
+__all__ = [
+    "ConfigError", "CrmError", "GoNotFound", "InvalidDialectOption", "InvalidInput",
+    "InvalidPrice", "InvalidVector", "LessonAdvice", "MissingParentRow", "NoValueForColumn",
+    "NotTiDB", "NullNotAllowed", "OrderNotFound", "PortInUse", "TableDamaged", "TiDBAuthError",
+    "TiDBBuildError", "TiDBConnectionError", "TiDBNotRunning", "TiDBProtocolError",
+    "TiDBServerError", "TiDBStartTimeout", "TiDBStillStopping", "TiDBTLSError", "TiDBTimeout",
+    "TiFlashRequired", "UnknownGender", "UnsupportedByTiDB", "UserNotFound", "ValueDoesNotFit",
+    "WriteConflict",
+]
 
 
 class CrmError(Exception):
@@ -35,11 +63,19 @@ class TiDBStillStopping(TiDBServerError):
     """The local tidb-server is still shutting down cleanly; it was left running."""
 
 
-class TableDamaged(CrmError):
+class LessonAdvice(CrmError, RefinedError):
+    """A database error with the lesson's advice; also the SQLAlchemy class it refines.
+
+    `Error(advice, error)` takes over the SQLAlchemy error's statement and `.orig`;
+    `Error(advice)` reports the same failure found without a database error.
+    """
+
+
+class TableDamaged(LessonAdvice, OperationalError):
     """A table's rows and indexes disagree (ADMIN CHECK TABLE failed), e.g. after a hard kill."""
 
 
-class TiDBConnectionError(CrmError):
+class TiDBConnectionError(LessonAdvice, OperationalError):
     """A TiDB could not be used through the configured URL."""
 
 
@@ -75,43 +111,25 @@ class InvalidPrice(InvalidInput):
     """A price that is negative, NaN, infinite or not a number."""
 
 
-class UserNotFound(InvalidInput):
+class MissingParentRow(LessonAdvice, InvalidInput, IntegrityError):
+    """A row refers to a parent row that does not exist (a foreign key, TiDB error 1452)."""
+
+
+class UserNotFound(MissingParentRow):
     """An order refers to a uid that no user has."""
+
+
+class ValueDoesNotFit(LessonAdvice, InvalidInput, DataError):
+    """TiDB refused a value too long or out of range for its column (1406, 1264)."""
+
+
+class NullNotAllowed(LessonAdvice, InvalidInput, IntegrityError):
+    """A NOT NULL column was given NULL (1048)."""
+
+
+class NoValueForColumn(LessonAdvice, InvalidInput, OperationalError):
+    """An INSERT left out a NOT NULL column that has no default (1364)."""
 
 
 class OrderNotFound(InvalidInput):
     """An operation refers to an oid that no order has."""
-
-
-class NotTiDB(TiDBConnectionError):
-    """The server behind a `tidb://` URL is not TiDB."""
-
-
-class UnsupportedByTiDB(CrmError, NotImplementedError):
-    """An SQLAlchemy or MySQL feature that this TiDB does not offer; nothing was sent."""
-
-
-class TiFlashRequired(UnsupportedByTiDB):
-    """The statement needs TiFlash (TiDB's columnar engine), which this TiDB does not have."""
-
-
-class InvalidVector(InvalidInput):
-    """A value for a VECTOR column that is not a finite list of numbers of the right length."""
-
-
-class WriteConflict(CrmError):
-    """A transaction lost a write conflict (or a lock wait) and was not committed; run it again.
-
-    `code` is TiDB's error code (9007, 8002, 8022, 8028, 1213, 1205); `attempts` how many times
-    the unit of work ran before giving up (None when it was not run through the retry helper).
-    """
-
-    def __init__(self, message: str, *, code: int | None = None,
-                 attempts: int | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.attempts = attempts
-
-
-class InvalidDialectOption(CrmError, ValueError):
-    """A `tidb_*` table, column or index option has a value TiDB cannot use; nothing was sent."""

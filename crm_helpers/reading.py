@@ -21,13 +21,13 @@ import pandas as pd
 from sqlalchemy import Engine, Executable
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy_tidb.connect import DEFAULT_READ_TIMEOUT
 
 from crm_helpers.config import mask_url
 from crm_helpers.db import connection_errors
 from crm_helpers.errors import InvalidInput, TiDBTimeout
 from crm_helpers.frames import bound_statement, tidy_dtypes
 from crm_helpers.queries import ROW_QUERIES, NotAQuery, checked_query, query_failed
-from crm_helpers.transport import load_timeouts
 
 __all__ = ["NotAQuery", "read_frame"]
 
@@ -102,7 +102,7 @@ def _connectorx_url(engine: Engine) -> str | None:
             name != "ssl_disabled" for name in options):
         # connectorx checks the certificate and the host name (ssl-mode=VERIFY_IDENTITY, with
         # the CA file or the system's CAs), but has no client certificates or opt-outs:
-        # anything else stays on PyMySQL's path (crm_helpers.transport).
+        # anything else stays on PyMySQL's path (sqlalchemy_tidb.connect).
         if not set(options) <= _CONNECTORX_TLS_OPTIONS or any(
                 options[name] not in ("true", "1", "yes", "on") for name in options
                 if name != "ssl_ca"):
@@ -122,7 +122,7 @@ class Deadline:
     def __init__(self, url: URL) -> None:
         self.url = url
         given = url.query.get("read_timeout")
-        self.seconds = float(given) if isinstance(given, str) else load_timeouts().read
+        self.seconds = float(given) if isinstance(given, str) else DEFAULT_READ_TIMEOUT
 
     def run(self, call: Callable[[], Any]) -> Any:
         """`call()`'s result, or TiDBTimeout once it has run for longer than the timeout."""

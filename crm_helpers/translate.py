@@ -1,12 +1,15 @@
-"""Database errors turned into the project's exceptions, once for every engine.
+"""Database errors given the lesson's advice, on the engines the project's settings build.
 
-`install_error_translation(engine)` hooks SQLAlchemy's `handle_error` event. The `tidb://`
-dialect calls it for every engine it serves (`TiDBDialect.engine_created`), so an engine a
-learner makes with a plain `create_engine("tidb://...")` gets it too. The project exception
-replaces SQLAlchemy's, so the last line of a traceback says what is wrong and what to do.
+`install_error_translation(engine)` hooks SQLAlchemy's `handle_error` event. The URLs that
+`crm_helpers.config.Settings` builds name the `crm_lesson` engine plugin
+(`crm_helpers.lesson_plugin`), which installs it, so a learner's plain
+`create_engine(settings.app_url())` gets it too, while a `tidb://` URL of anyone's own does not.
+Each project exception is also the SQLAlchemy class of the error it replaces (`UserNotFound`
+is an `IntegrityError`), so code that catches SQLAlchemy's classes still catches it; its
+message starts with what is wrong and what to do.
 
-To translate another error code, add one entry to `RULES`: the code, and a function that
-builds the exception from a `Failure` (or returns None to leave the error as it is).
+To advise on another error code, add one entry to `RULES`: the code, and a function that
+returns the exception class and message for a `Failure` (or None to leave the error alone).
 """
 
 from __future__ import annotations
@@ -16,12 +19,21 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine, event
 from sqlalchemy.engine import URL, ExceptionContext
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy_tidb.connect import (
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_READ_TIMEOUT,
+    HANDSHAKE_ERROR,
+    SSL_CONNECTION_ERROR,
+)
 
 from crm_helpers.config import mask_url
-from crm_helpers.dialect.server_errors import TIDB_RULES
 from crm_helpers.errors import (
     CrmError,
-    InvalidInput,
+    LessonAdvice,
+    MissingParentRow,
+    NoValueForColumn,
+    NullNotAllowed,
     TableDamaged,
     TiDBAuthError,
     TiDBConnectionError,
@@ -30,9 +42,9 @@ from crm_helpers.errors import (
     TiDBTimeout,
     TiDBTLSError,
     UserNotFound,
+    ValueDoesNotFit,
 )
 from crm_helpers.recovery import INCONSISTENCY_CODES
-from crm_helpers.transport import HANDSHAKE_ERROR, SSL_CONNECTION_ERROR, load_timeouts
 
 # MySQL protocol error codes that TiDB (or PyMySQL, for the 2000s) returns.
 CANNOT_CONNECT = 2003
@@ -71,56 +83,67 @@ class Failure:
         """The URL with its password masked, safe to put in a message."""
         return mask_url(self.url) if self.url is not None else "(unknown)"
 
+    def timeout(self, name: str, default: float) -> float:
+        """The URL's `connect_timeout` / `read_timeout` in seconds (the dialect's default)."""
+        given = self.url.query.get(name) if self.url is not None else None
+        try:
+            return float(given) if isinstance(given, str) else default
+        except ValueError:
+            return default
 
-Rule = Callable[[Failure], CrmError | None]
+
+#: What a rule gives: the project's exception class and its message.
+Advice = tuple[type[LessonAdvice], str]
+Rule = Callable[[Failure], Advice | None]
 
 
-def _not_running(failure: Failure) -> CrmError:
-    return TiDBNotRunning(
+def _not_running(failure: Failure) -> Advice:
+    return TiDBNotRunning, (
         f"Cannot reach TiDB at {failure.where} ({_short_reason(failure.message)}). If this is "
         "the project's local TiDB, start it with `crm-tidb up` (or `make lab`); otherwise "
         f"check TIDB_URL, or TIDB_HOST and TIDB_PORT. URL used: {failure.shown_url}")
 
 
-def _lost_connection(failure: Failure) -> CrmError:
-    return TiDBNotRunning(
+def _lost_connection(failure: Failure) -> Advice:
+    return TiDBNotRunning, (
         f"Lost the connection to TiDB at {failure.where} ({failure.message}): it stopped or "
         "restarted meanwhile. Check with `crm-tidb status`, start it with `crm-tidb up` if "
         "needed, then run the cell again; a transaction that was open was not committed.")
 
 
-def _lost_or_timed_out(failure: Failure) -> CrmError:
+def _lost_or_timed_out(failure: Failure) -> Advice:
     if "timed out" not in failure.message:
         return _lost_connection(failure)
-    if "opening the connection" in failure.message:  # see crm_helpers.transport
-        return TiDBTimeout(
+    if "opening the connection" in failure.message:  # see sqlalchemy_tidb.connect
+        return TiDBTimeout, (
             f"{failure.message}. The server is overloaded or frozen: check it (`crm-tidb "
             "status` for the local one), or raise TIDB_CONNECT_TIMEOUT. "
             f"URL used: {failure.shown_url}")
-    return TiDBTimeout(
+    seconds = failure.timeout("read_timeout", DEFAULT_READ_TIMEOUT)
+    return TiDBTimeout, (
         f"TiDB at {failure.where} did not answer a statement within the read timeout "
-        f"(TIDB_READ_TIMEOUT, now {load_timeouts().read:g} s, unless read_timeout is in the "
-        "URL): the statement runs longer than that, or the server froze. The connection was "
+        f"(TIDB_READ_TIMEOUT, now {seconds:g} s): the statement runs longer than that, or the "
+        "server froze. The connection was "
         "closed; a statement that writes may still have finished on the server, so check "
         "before running it again. For longer statements raise TIDB_READ_TIMEOUT. "
         f"URL used: {failure.shown_url}")
 
 
-def _not_a_mysql_server(failure: Failure) -> CrmError:
-    wait = load_timeouts().connect
+def _not_a_mysql_server(failure: Failure) -> Advice:
+    wait = failure.timeout("connect_timeout", DEFAULT_CONNECT_TIMEOUT)
     if "no MySQL greeting" in failure.message:
         cause = ("Either this is not TiDB's SQL port, or the TiDB there is frozen or "
                  "overloaded (for the local one: `crm-tidb status`).")
     else:
         cause = "It is not TiDB's SQL port."
-    return TiDBProtocolError(
+    return TiDBProtocolError, (
         f"{failure.message}. {cause} Check TIDB_PORT, or the port in TIDB_URL: the local "
         "TiDB's SQL port is 4000 unless set, and its HTTP status port (10080) does not speak "
         f"SQL. TIDB_CONNECT_TIMEOUT (now {wait:g} s) sets how long to wait for an answer. "
         f"URL used: {failure.shown_url}")
 
 
-def _tls_failed(failure: Failure) -> CrmError:
+def _tls_failed(failure: Failure) -> Advice:
     message = failure.message
     if "not issued for the host name" in message:
         advice = ("Connect with the host name the certificate was issued for (TIDB_HOST, or "
@@ -139,51 +162,57 @@ def _tls_failed(failure: Failure) -> CrmError:
                   "server's certificate (or rely on the system's CAs).")
     else:
         advice = "Check CA_PATH (or ssl_ca, ssl_cert, ssl_key in TIDB_URL) and the host name."
-    return TiDBTLSError(f"TLS to TiDB at {failure.where} failed: {message}. {advice} Nothing "
+    return TiDBTLSError, (f"TLS to TiDB at {failure.where} failed: {message}. {advice} Nothing "
                         f"was sent over this connection. URL used: {failure.shown_url}")
 
 
-def _login_refused(failure: Failure) -> CrmError:
+def _login_refused(failure: Failure) -> Advice:
     user = failure.url.username if failure.url is not None else None
-    return TiDBAuthError(
+    return TiDBAuthError, (
         f"TiDB at {failure.where} refused the login of user {user!r}: wrong user name or "
         "password. Check TIDB_USER and TIDB_PASSWORD (or the password in TIDB_URL; for the "
         f"application user, CRM_APP_PASSWORD in .env). URL used: {failure.shown_url}")
 
 
-def _no_database(failure: Failure) -> CrmError | None:
+def _no_database(failure: Failure) -> Advice | None:
     if not failure.during_connect:
         return None  # a statement naming another database: TiDB's own message says which
     user = failure.url.username if failure.url is not None else None
     database = failure.url.database if failure.url is not None else None
-    return TiDBConnectionError(
+    return TiDBConnectionError, (
         f"User {user!r} cannot use database {database!r} on {failure.where}: it does not exist "
         "or is not granted. Notebook 02 creates it and grants access (crm_helpers.accounts). "
         f"URL used: {failure.shown_url}")
 
 
-def _no_parent_row(failure: Failure) -> CrmError:
+def _no_parent_row(failure: Failure) -> Advice:
     if "REFERENCES `users`" in failure.message:
-        return UserNotFound(
+        return UserNotFound, (
             "No user has that uid: every order must belong to an existing user (TiDB checks "
             "the foreign key orders.uid -> users.uid). Add the user first or fix the uid; "
             "TiDB refused the statement and no order was written.")
-    return InvalidInput(f"A row refers to a parent row that does not exist ({failure.message}); "
-                        "add the parent first or fix the reference.")
+    return MissingParentRow, (f"A row refers to a parent row that does not exist "
+                              f"({failure.message}); add the parent first or fix the reference.")
 
 
-def _value_does_not_fit(failure: Failure) -> CrmError:
-    return InvalidInput(f"TiDB refused a value that does not fit its column ({failure.message}); "
-                        "nothing was written by this statement. Shorten or correct the value.")
+def _value_does_not_fit(failure: Failure) -> Advice:
+    return ValueDoesNotFit, (f"TiDB refused a value that does not fit its column "
+                             f"({failure.message}); nothing was written by this statement. "
+                             "Shorten or correct the value.")
 
 
-def _missing_value(failure: Failure) -> CrmError:
-    return InvalidInput(f"A required column got no value ({failure.message}); "
-                        "give every column of the row a value.")
+def _null_value(failure: Failure) -> Advice:
+    return NullNotAllowed, (f"A required column got no value ({failure.message}); "
+                            "give every column of the row a value.")
 
 
-def _table_damaged(failure: Failure) -> CrmError:
-    return TableDamaged(
+def _left_out_value(failure: Failure) -> Advice:
+    return NoValueForColumn, (f"A required column got no value ({failure.message}); "
+                              "give every column of the row a value.")
+
+
+def _table_damaged(failure: Failure) -> Advice:
+    return TableDamaged, (
         f"TiDB found a table's rows and index entries disagreeing ({failure.message[:300]}; "
         f"error {failure.code}), as a hard kill of the local TiDB leaves them. Run "
         "`crm-tidb repair` to repair the indexes of every damaged table, then write again what "
@@ -204,28 +233,32 @@ RULES: dict[int, Rule] = {
     NO_PARENT_ROW: _no_parent_row,
     VALUE_TOO_LONG: _value_does_not_fit,
     OUT_OF_RANGE: _value_does_not_fit,
-    COLUMN_NOT_NULL: _missing_value,
+    COLUMN_NOT_NULL: _null_value,
     # An INSERT that leaves out a NOT NULL column (ORM bulk insert leaves out None).
-    NO_DEFAULT_VALUE: _missing_value,
+    NO_DEFAULT_VALUE: _left_out_value,
     # Rows and indexes that disagree, e.g. after a hard kill of the local TiDB (recovery.py).
     **dict.fromkeys(INCONSISTENCY_CODES, _table_damaged),
-    # TiDB's own: write conflicts (WriteConflict, retried by run_transaction), TiFlash
-    # needed, no shared locks, isolation levels TiDB lacks (crm_helpers.dialect).
-    **TIDB_RULES,
 }
+# TiDB's own errors (write conflicts, transaction too large, TiFlash, ...) are the dialect's:
+# sqlalchemy_tidb refines them on every tidb:// engine, with general advice.
 
 
-def translate(error: BaseException, url: URL | None, *,
-              during_connect: bool = True) -> CrmError | None:
-    """The project exception for a driver error (PyMySQL's, or SQLAlchemy's wrapping it)."""
-    original = getattr(error, "orig", None) or error
-    args = getattr(original, "args", ())
+def translate(error: DBAPIError, url: URL | None, *,
+              during_connect: bool = True) -> LessonAdvice | None:
+    """The project exception for a SQLAlchemy database error, or None to leave it as it is."""
+    if isinstance(error, LessonAdvice):
+        return None
+    args = getattr(error.orig, "args", ())
     code = args[0] if args and isinstance(args[0], int) else None
     rule = RULES.get(code) if code is not None else None
-    if rule is None:
+    advice = rule(Failure(code=code, message=str(args[1]) if len(args) > 1 else "", url=url,
+                          during_connect=during_connect)) if rule is not None else None
+    if advice is None:
         return None
-    message = str(args[1]) if len(args) > 1 else ""
-    return rule(Failure(code=code, message=message, url=url, during_connect=during_connect))
+    advised_class, message = advice
+    if not advised_class.refines(error):
+        return None  # never change the SQLAlchemy class a caller may be catching
+    return advised_class(message, error)
 
 
 def install_error_translation(engine: Engine) -> Engine:
@@ -241,8 +274,14 @@ def _on_handle_error(context: ExceptionContext) -> BaseException | None:
         # Raised by our own checks while SQLAlchemy prepared the statement (e.g. the Price
         # type): give it back as it is instead of SQLAlchemy's StatementError around it.
         return original
+    if context.is_pre_ping:
+        return None  # the pool reconnects; nothing reaches the caller
+    # The dialect's refinement (e.g. WriteConflict), if it made one, else SQLAlchemy's error.
+    error = getattr(context, "chained_exception", None) or context.sqlalchemy_exception
+    if not isinstance(error, DBAPIError):
+        return None
     url = context.engine.url if context.engine is not None else None
-    return translate(original, url, during_connect=context.statement is None)
+    return translate(error, url, during_connect=context.statement is None)
 
 
 def _short_reason(reason: str) -> str:

@@ -7,8 +7,7 @@ import sys
 
 import pytest
 from sqlalchemy import create_engine, text
-
-from crm_helpers.dialect import NotTiDB, TiDBDialect, UnsupportedByTiDB, parse_tidb_version
+from sqlalchemy_tidb import NotTiDB, TiDBDialect, UnsupportedByTiDB, parse_tidb_version
 
 
 @pytest.mark.parametrize(("reported", "expected"), [

@@ -22,8 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.exc import ArgumentError
-
-from crm_helpers.dialect import (
+from sqlalchemy_tidb import (
     ISOLATION_LEVELS,
     TiDBDialect,
     UnsupportedByTiDB,
@@ -31,6 +30,7 @@ from crm_helpers.dialect import (
     is_tidb_cloud,
     parse_tidb_version,
 )
+
 from crm_helpers.errors import InvalidDialectOption
 
 # TiDB's own error for an isolation level it does not have.

@@ -15,13 +15,13 @@ from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy_tidb.connect import load_timeouts
 
 from crm_helpers.config import load_settings
 from crm_helpers.db import check_connection, tidb_engine
 from crm_helpers.errors import ConfigError, TiDBProtocolError, TiDBTimeout
 from crm_helpers.reading import read_frame
 from crm_helpers.server import LocalTiDB, _status_endpoint
-from crm_helpers.transport import load_timeouts
 from tests.conftest import outcome_within
 
 #: A hang is reported as a failure after this many seconds instead of blocking the suite.

@@ -11,14 +11,14 @@ import pytest
 from sqlalchemy import create_engine, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
-
-from crm_helpers.crm import add_orders, add_users, reset_crm_tables, set_order_price
-from crm_helpers.dialect import (
+from sqlalchemy_tidb import (
     RETRYABLE_ERRORS,
     retryable_code,
     run_transaction,
     write_conflict_from,
 )
+
+from crm_helpers.crm import add_orders, add_users, reset_crm_tables, set_order_price
 from crm_helpers.errors import InvalidInput, WriteConflict
 from crm_helpers.models import Order, User
 from crm_helpers.translate import translate

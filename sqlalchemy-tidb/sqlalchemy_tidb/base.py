@@ -1,8 +1,8 @@
 """The `tidb://` SQLAlchemy dialect: MySQL over PyMySQL, plus what TiDB does differently.
 
-It replaces the archived `sqlalchemy-tidb` package (SQLAlchemy < 2 only) on SQLAlchemy 2.x
-and is found through the `sqlalchemy.dialects` entry point, so the tutorial's own
-`create_engine('tidb://root:@127.0.0.1:4000/test_sqlalchemy?charset=utf8mb4')` works.
+It replaces PingCAP's archived `sqlalchemy-tidb` (SQLAlchemy < 2 only) on SQLAlchemy 2.x and
+is found through the `sqlalchemy.dialects` entry point, so
+`create_engine('tidb://root:@127.0.0.1:4000/test?charset=utf8mb4')` works.
 
 This module wires the pieces together and holds what is about the server as a whole (version,
 isolation levels, savepoints, XA, sequences); DDL, statements, reflection and the VECTOR type
@@ -11,37 +11,28 @@ live in their own modules next to it.
 
 from __future__ import annotations
 
+import inspect
 import re
 from typing import Any, ClassVar
 
+from sqlalchemy import event, text, util
 from sqlalchemy import schema as sa_schema
-from sqlalchemy import text, util
 from sqlalchemy.dialects.mysql.base import MySQLDialect
 from sqlalchemy.dialects.mysql.pymysql import MySQLDialect_pymysql
 from sqlalchemy.engine import reflection
 from sqlalchemy.engine.characteristics import ConnectionCharacteristic
-from sqlalchemy.exc import ArgumentError
 
-from crm_helpers.dialect.ddl_compiler import TiDBDDLCompiler
-from crm_helpers.dialect.reflection import TiDBTableDefinitionParser
-from crm_helpers.dialect.stmt_compiler import TiDBCompiler
-from crm_helpers.dialect.vector import VECTOR
-from crm_helpers.errors import InvalidDialectOption, NotTiDB, UnsupportedByTiDB
+from sqlalchemy_tidb import connect
+from sqlalchemy_tidb.ddl_compiler import TiDBDDLCompiler
+from sqlalchemy_tidb.errors import refine_tidb_error
+from sqlalchemy_tidb.exc import InvalidDialectOption, NotTiDB, UnsupportedByTiDB
+from sqlalchemy_tidb.isolation import ISOLATION_LEVELS, refuse_missing_isolation_level
+from sqlalchemy_tidb.reflection import TiDBTableDefinitionParser
+from sqlalchemy_tidb.stmt_compiler import TiDBCompiler
+from sqlalchemy_tidb.vector import VECTOR
 
 #: TiDB supports SAVEPOINT from this release on.
 SAVEPOINT_MIN_VERSION = (6, 2)
-
-#: The isolation levels TiDB has (besides AUTOCOMMIT, which is a driver setting).
-ISOLATION_LEVELS = ("READ COMMITTED", "REPEATABLE READ")
-
-# Levels of the SQL standard that TiDB refuses (error 8048), and what to use instead.
-_MISSING_ISOLATION_LEVELS = {
-    "SERIALIZABLE": "TiDB has no SERIALIZABLE isolation. Its REPEATABLE READ is snapshot "
-                    "isolation; to make a read-then-write safe, lock the rows you read with "
-                    "SELECT ... FOR UPDATE (select(...).with_for_update()).",
-    "READ UNCOMMITTED": "TiDB has no READ UNCOMMITTED isolation: it never shows uncommitted "
-                        "data. Use READ COMMITTED.",
-}
 
 # VERSION() on TiDB reads like "8.0.11-TiDB-v8.5.6" or "8.0.11-TiDB-v7.5.2-serverless";
 # TiDB Cloud names its service release instead: "8.0.11-TiDB-CLOUD.202603.9".
@@ -98,10 +89,6 @@ class TxnModeCharacteristic(ConnectionCharacteristic):
             cursor.execute(f"SET SESSION tidb_txn_mode = {value}")
 
 
-class UnsupportedIsolationLevel(UnsupportedByTiDB, ArgumentError):
-    """An isolation level TiDB does not have (SERIALIZABLE, READ UNCOMMITTED)."""
-
-
 def is_tidb_cloud(server_version: str) -> bool:
     """True when a VERSION() string is TiDB Cloud's (`...-TiDB-CLOUD.YYYYMM.N`)."""
     return _TIDB_CLOUD_RELEASE.search(server_version) is not None
@@ -123,16 +110,6 @@ def parse_tidb_version(server_version: str) -> tuple[int, int, int] | None:
         return None
     raise NotTiDB(f"The server reports version {server_version!r}, which is not TiDB. "
                   "The tidb:// dialect only talks to TiDB; check the host and port in the URL.")
-
-
-def refuse_missing_isolation_level(level: str) -> None:
-    """Raise UnsupportedIsolationLevel for SERIALIZABLE / READ UNCOMMITTED (any spelling)."""
-    normalized = level.replace("_", " ").replace("-", " ").upper().strip()
-    if normalized in _MISSING_ISOLATION_LEVELS:
-        raise UnsupportedIsolationLevel(
-            f"Isolation level {level!r} is not available on TiDB: "
-            f"{_MISSING_ISOLATION_LEVELS[normalized]} TiDB offers "
-            f"{' and '.join(ISOLATION_LEVELS)} (the default), plus AUTOCOMMIT.")
 
 
 class TiDBDialect(MySQLDialect_pymysql):
@@ -183,11 +160,9 @@ class TiDBDialect(MySQLDialect_pymysql):
 
     @classmethod
     def engine_created(cls, engine: Any) -> None:
-        # Every tidb:// engine, even a learner's plain create_engine(), raises the project's
-        # errors with advice (crm_helpers.translate holds the table of error codes).
-        from crm_helpers.translate import install_error_translation
-
-        install_error_translation(engine)
+        # TiDB's own errors (write conflicts, transaction too large, ...) become subclasses of
+        # the SQLAlchemy class they already have (sqlalchemy_tidb.errors).
+        event.listen(engine, "handle_error", refine_tidb_error, retval=True)
 
     def initialize(self, connection: Any) -> None:
         super().initialize(connection)
@@ -279,25 +254,39 @@ class TiDBDialect(MySQLDialect_pymysql):
     do_commit_twophase = _refuse_two_phase
     do_recover_twophase = _refuse_two_phase
 
-    # Every connection has timeouts and verified TLS (crm_helpers.transport has the rules).
+    # Every connection has timeouts and verified TLS (sqlalchemy_tidb.connect has the rules).
     def create_connect_args(self, url: Any, _translate_args: Any = None) -> Any:
-        from crm_helpers import transport
-        from crm_helpers.config import check_port
-
-        if url.port is not None:
-            check_port(url.port, "The port in the URL")
-        self._tls = transport.tls_policy(url.query)
-        plain = url.difference_update_query([n for n in url.query if n.startswith("ssl")])
+        _check_url_options(url)
+        if url.port is not None and not 0 < url.port < 65536:
+            raise InvalidDialectOption(f"The port in the URL is {url.port}; it must be from 1 "
+                                       "to 65535.")
+        self._tls = connect.tls_policy(url.query)
+        timeouts = connect.timeouts_from(url.query)
+        plain = url.difference_update_query(
+            [name for name in url.query if name.startswith("ssl") or name in timeouts])
         args, opts = super().create_connect_args(plain, _translate_args)
-        return args, transport.connect_options(opts, self._tls, transport.load_timeouts())
+        return args, connect.connect_options(opts, self._tls, timeouts)
 
     def connect(self, *cargs: Any, **cparams: Any) -> Any:
-        from crm_helpers import transport
-
-        connection = transport.open_connection(self.loaded_dbapi, cparams, self._tls)
-        #: Whether this engine's connections are encrypted (read_frame keeps TLS to PyMySQL).
-        self.uses_tls = transport.uses_tls(connection)
+        connection = connect.open_connection(self.loaded_dbapi, cparams, self._tls)
+        #: Whether this engine's connections are encrypted.
+        self.uses_tls = connect.uses_tls(connection)
         return connection
+
+
+def _check_url_options(url: Any) -> None:
+    """Refuse a URL query option PyMySQL does not take, before it fails deep in the driver."""
+    import pymysql
+
+    known = set(inspect.signature(pymysql.connections.Connection.__init__).parameters)
+    known |= {*connect.TLS_OPTIONS, *connect.TIMEOUT_OPTIONS, "ssl_cipher"}
+    unknown = sorted(name for name in url.query if name not in known)
+    if unknown:
+        raise InvalidDialectOption(
+            f"The URL has the option{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}, "
+            "which the tidb dialect does not know. Options go to PyMySQL's connect(), such as "
+            "charset, connect_timeout, read_timeout, ssl_ca or init_command; check the spelling, "
+            "or pass other settings in create_engine(connect_args={...}).")
 
 
 dialect = TiDBDialect

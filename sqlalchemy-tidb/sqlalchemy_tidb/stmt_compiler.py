@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy.dialects.mysql.base import MySQLCompiler
 
-from crm_helpers.errors import UnsupportedByTiDB
+from sqlalchemy_tidb.exc import UnsupportedByTiDB
 
 
 class TiDBCompiler(MySQLCompiler):

@@ -1,16 +1,17 @@
 """Run SQLAlchemy's compliance suite through tidb:// and mysql+pymysql://, and compare.
 
-    .venv/bin/python tests/compliance/compare_dialects.py [extra pytest arguments]
+    python test/compliance/compare.py --dburi tidb://root@127.0.0.1:4000/ [pytest arguments]
 
-Both runs use the same TiDB and the same requirements (tests/compliance/setup.cfg). Prints
-passed / failed / skipped for each dialect and the run times, lists every test that passes
-with mysql+pymysql but not with tidb://, and exits non-zero if there is any such test or if
-the tidb:// run has a failure. `make compliance` runs this; the JUnit reports stay in
-build/compliance/.
+(or the URL in SQLALCHEMY_TIDB_TEST_URL, which keeps a password off the command line). Both
+runs use the same TiDB and the same requirements (setup.cfg here). Prints passed / failed /
+skipped for each dialect and the run times, lists every test that passes with mysql+pymysql
+but not with tidb://, and exits non-zero if there is any such test or if the tidb:// run has
+a failure. The JUnit reports stay in build/compliance/ under the current directory.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -20,9 +21,9 @@ from collections import Counter
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent.parent
-#: Where the JUnit reports of the last comparison stay for inspection (build/ is not tracked).
-REPORTS = ROOT / "build" / "compliance"
+#: Where the JUnit reports of the last comparison stay for inspection.
+REPORTS = Path("build") / "compliance"
+URL_VARIABLE = "SQLALCHEMY_TIDB_TEST_URL"
 DIALECTS = ("tidb", "mysql+pymysql")
 _BACKEND_SUFFIX = re.compile(r"_[a-z]+\+[a-z0-9]+_[0-9_]+$")
 
@@ -30,10 +31,20 @@ _BACKEND_SUFFIX = re.compile(r"_[a-z]+\+[a-z0-9]+_[0-9_]+$")
 def run_suite(dialect: str, report: Path, extra: list[str]) -> tuple[int, float]:
     """Run the suite through one dialect, writing a JUnit report; (exit code, seconds)."""
     command = [sys.executable, "-m", "pytest", "-c", str(HERE / "setup.cfg"), str(HERE), "-q",
-               "--dialect", dialect, f"--junitxml={report}", *extra]
+               "--dialect", dialect, f"--junitxml={report.resolve()}", *extra]
     started = time.monotonic()
-    code = subprocess.call(command, cwd=ROOT)
+    code = subprocess.call(command, cwd=HERE)
     return code, time.monotonic() - started
+
+
+def _with_dburi(extra: list[str]) -> list[str]:
+    """The pytest arguments, with --dburi from SQLALCHEMY_TIDB_TEST_URL when none is given."""
+    if any(arg == "--dburi" or arg.startswith("--dburi=") for arg in extra):
+        return extra
+    if not os.environ.get(URL_VARIABLE):
+        sys.exit(f"Give the TiDB to test: --dburi tidb://USER:PASSWORD@HOST:PORT/ or "
+                 f"{URL_VARIABLE}.")
+    return [*extra, "--dburi", os.environ[URL_VARIABLE]]
 
 
 def outcomes(report: Path) -> dict[str, str]:
@@ -53,6 +64,7 @@ def outcomes(report: Path) -> dict[str, str]:
 
 
 def main(extra: list[str]) -> int:
+    extra = _with_dburi(extra)
     results: dict[str, dict[str, str]] = {}
     REPORTS.mkdir(parents=True, exist_ok=True)
     for dialect in DIALECTS:

@@ -9,8 +9,7 @@ import re
 
 import pytest
 from sqlalchemy.engine import make_url
-
-from crm_helpers.dialect.requirements import KNOWN_TIDB_ISSUES, TiDBRequirements
+from sqlalchemy_tidb.requirements import KNOWN_TIDB_ISSUES, TiDBRequirements
 
 
 def test_load_provisioning_registers_the_tidb_hooks() -> None:
@@ -23,7 +22,8 @@ def test_load_provisioning_registers_the_tidb_hooks() -> None:
 
 
 def test_test_database_names_refuse_unsafe_idents() -> None:
-    from crm_helpers.dialect.provision import test_database_names
+    from sqlalchemy_tidb.provision import test_database_names
+
     from crm_helpers.errors import CrmError
 
     assert test_database_names("crm_sqla_tidb") == [

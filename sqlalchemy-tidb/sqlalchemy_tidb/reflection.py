@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy.dialects.mysql.reflection import MySQLTableDefinitionParser, ReflectedState
 
-from crm_helpers.dialect.ddl_compiler import TIDB_TABLE_OPTIONS
+from sqlalchemy_tidb.ddl_compiler import TIDB_TABLE_OPTIONS
 
 # One TiDB-specific comment; its body is the DDL a TiDB runs and MySQL skips.
 _TIDB_COMMENT = re.compile(r"\s*/\*T!(?:\[[\w,]+\])?\s*(?P<body>.*?)\s*\*/")

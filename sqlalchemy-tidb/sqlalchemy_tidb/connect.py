@@ -1,26 +1,25 @@
-"""How every `tidb://` connection reaches TiDB: bounded waits and verified TLS.
+"""How every `tidb://` connection reaches TiDB: bounded waits, verified TLS, any password.
 
-The `tidb` dialect calls `connect_options()` once per engine and `open_connection()` for each
-new connection, so a learner's plain `create_engine("tidb://...")` gets the same rules:
+`TiDBDialect.create_connect_args` calls `connect_options()` once per engine and
+`TiDBDialect.connect` calls `open_connection()` for each new connection. Everything comes from
+the URL (and `connect_args`); no environment variable or file is read.
 
 - Timeouts. Opening a connection (TCP, TLS, the MySQL greeting and login) must finish within
-  `TIDB_CONNECT_TIMEOUT` seconds (default 10). After that, one statement may take up to
-  `TIDB_READ_TIMEOUT` seconds (default 300) before its first answer: long enough for the
-  notebooks' million-row loads and ANALYZE, short enough that a frozen server is reported.
-  `connect_timeout=`, `read_timeout=` and `write_timeout=` in the URL win over both.
-- TLS. When TLS is on, the server is verified: its certificate against `ssl_ca` (CA_PATH) or,
-  without one, the system's CAs, and its host name. TLS is on when the URL asks for it (any
-  `ssl_*` option) or, without any, when the server offers it. `ssl_disabled=true` turns it off;
-  `ssl_verify_cert=false` or `ssl_verify_identity=false`, given explicitly, are honoured with a
-  warning.
-- Failures while opening a connection come out as PyMySQL errors with a code the project's
-  error translation (crm_helpers.translate) knows: 2012 for "this is not a MySQL server",
-  2026 for TLS.
+  `connect_timeout` seconds (default 10). After that, one statement may take up to
+  `read_timeout` seconds (default 300) before its first answer, and `write_timeout` (default:
+  the read timeout) to be sent: a server that froze is reported instead of waited on forever.
+- TLS. When TLS is on, the server is verified: its certificate against `ssl_ca` or, without
+  one, the system's CAs, and its host name. TLS is on when the URL asks for it (any `ssl_*`
+  option) or, without any, when the server offers it. `ssl_disabled=true` turns it off;
+  `ssl_verify_cert=false` or `ssl_verify_identity=false`, given explicitly, are honoured with
+  a warning.
+- Passwords are sent as UTF-8, as TiDB hashes them (PyMySQL alone would send Latin-1).
+- Failures while opening a connection come out as PyMySQL errors with a code that says what
+  happened: 2012 for "this is not a MySQL server", 2026 for TLS.
 """
 
 from __future__ import annotations
 
-import os
 import ssl
 import struct
 import warnings
@@ -29,10 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dotenv import dotenv_values
-
-from crm_helpers.config import DEFAULT_ENV_FILE
-from crm_helpers.errors import ConfigError
+from sqlalchemy_tidb.exc import InvalidDialectOption
 
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_READ_TIMEOUT = 300.0
@@ -50,14 +46,6 @@ _FALSE = {"false", "0", "no", "off"}
 
 
 @dataclass(frozen=True)
-class Timeouts:
-    """Seconds to wait for a connection to open, and for each answer after that."""
-
-    connect: float = DEFAULT_CONNECT_TIMEOUT
-    read: float = DEFAULT_READ_TIMEOUT
-
-
-@dataclass(frozen=True)
 class TLSPolicy:
     """Whether a connection uses TLS, and the context that verifies the server."""
 
@@ -68,35 +56,31 @@ class TLSPolicy:
     trust: str = "the system's CA certificates"
 
 
-def load_timeouts(environ: Mapping[str, str] | None = None,
-                  env_file: Path | None = DEFAULT_ENV_FILE) -> Timeouts:
-    """TIDB_CONNECT_TIMEOUT and TIDB_READ_TIMEOUT from `environ` (default os.environ) or `.env`."""
-    values: dict[str, str | None] = {}
-    if env_file is not None and Path(env_file).is_file():
-        values.update(dotenv_values(env_file))
-    values.update(os.environ if environ is None else environ)
-    return Timeouts(
-        connect=_seconds(values.get("TIDB_CONNECT_TIMEOUT"), DEFAULT_CONNECT_TIMEOUT,
-                         "TIDB_CONNECT_TIMEOUT"),
-        read=_seconds(values.get("TIDB_READ_TIMEOUT"), DEFAULT_READ_TIMEOUT, "TIDB_READ_TIMEOUT"),
-    )
+#: The URL options that are numbers of seconds.
+TIMEOUT_OPTIONS = ("connect_timeout", "read_timeout", "write_timeout")
+
+
+def timeouts_from(options: Mapping[str, Any]) -> dict[str, float]:
+    """The URL's timeout options as seconds; InvalidDialectOption for one that is not."""
+    return {name: _seconds(options[name], name) for name in TIMEOUT_OPTIONS
+            if options.get(name) not in (None, "")}
 
 
 def tls_policy(options: Mapping[str, Any]) -> TLSPolicy:
-    """The TLS policy of a URL's `ssl_*` options; ConfigError for options that make no sense."""
+    """The TLS policy of a URL's `ssl_*` options; InvalidDialectOption for senseless ones."""
     unknown = sorted(name for name in options
                      if name.startswith("ssl") and name not in TLS_OPTIONS)
     if unknown:
-        raise ConfigError(
+        raise InvalidDialectOption(
             f"Unknown TLS option {', '.join(unknown)} in the URL. The options understood are "
-            f"{', '.join(TLS_OPTIONS)}; for a verified connection give ssl_ca=PATH (or set "
-            "CA_PATH), or ssl_verify_cert=true to use the system's CA certificates.")
+            f"{', '.join(TLS_OPTIONS)}; for a verified connection give ssl_ca=PATH, or "
+            "ssl_verify_cert=true to use the system's CA certificates.")
     given = {name: options[name] for name in TLS_OPTIONS if options.get(name) not in (None, "")}
     if not given:
         return TLSPolicy("preferred", verified_context())
     if _flag(given, "ssl_disabled", False):
         if len(given) > 1:
-            raise ConfigError(
+            raise InvalidDialectOption(
                 "The URL both turns TLS off (ssl_disabled) and configures it "
                 f"({', '.join(sorted(given))}); remove one or the other.")
         return TLSPolicy("off", None)
@@ -104,7 +88,7 @@ def tls_policy(options: Mapping[str, Any]) -> TLSPolicy:
     verify_identity = _flag(given, "ssl_verify_identity",
                             _flag(given, "ssl_check_hostname", verify_cert))
     if verify_identity and not verify_cert:
-        raise ConfigError(
+        raise InvalidDialectOption(
             "The URL asks to check the server's host name (ssl_verify_identity) but not its "
             "certificate (ssl_verify_cert=false); a name is only worth checking on a verified "
             "certificate. Remove ssl_verify_cert=false.")
@@ -112,15 +96,16 @@ def tls_policy(options: Mapping[str, Any]) -> TLSPolicy:
     for name, path in (("ssl_ca", ca), ("ssl_capath", capath), ("ssl_cert", given.get("ssl_cert")),
                        ("ssl_key", given.get("ssl_key"))):
         if path is not None and not Path(str(path)).exists():
-            raise ConfigError(f"{name} (or CA_PATH) is {str(path)!r}, which does not exist: "
+            raise InvalidDialectOption(f"{name} is {str(path)!r}, which does not exist: "
                               "point it at the PEM file of the certificate.")
     context = verified_context(cafile=ca, capath=capath)
     if given.get("ssl_cert"):
         try:
             context.load_cert_chain(str(given["ssl_cert"]), keyfile=given.get("ssl_key"))
         except (ssl.SSLError, OSError) as exc:
-            raise ConfigError(f"The client certificate ssl_cert/ssl_key cannot be used ({exc}); "
-                              "give a PEM certificate and its private key.") from None
+            raise InvalidDialectOption(
+                f"The client certificate ssl_cert/ssl_key cannot be used ({exc}); give a PEM "
+                "certificate and its private key.") from None
     if not verify_cert:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
@@ -140,17 +125,24 @@ def verified_context(cafile: str | None = None, capath: str | None = None) -> ss
     try:
         context = ssl.create_default_context(cafile=cafile, capath=capath)
     except (ssl.SSLError, OSError) as exc:
-        raise ConfigError(f"The CA certificate {cafile or capath!r} cannot be read ({exc}); "
-                          "CA_PATH (or ssl_ca) must be a PEM file of CA certificates.") from None
+        raise InvalidDialectOption(
+            f"The CA certificate {cafile or capath!r} cannot be read ({exc}); ssl_ca must be "
+            "a PEM file of CA certificates.") from None
     return context  # CERT_REQUIRED and check_hostname are create_default_context's defaults
 
 
-def connect_options(opts: dict[str, Any], tls: TLSPolicy, timeouts: Timeouts) -> dict[str, Any]:
+def connect_options(opts: dict[str, Any], tls: TLSPolicy,
+                    timeouts: Mapping[str, float]) -> dict[str, Any]:
     """PyMySQL's connect() arguments: `opts` plus the timeouts and the TLS context."""
-    opts = dict(opts)
-    opts.setdefault("connect_timeout", timeouts.connect)
-    opts.setdefault("read_timeout", timeouts.read)
+    opts = {**opts, **timeouts}
+    opts.setdefault("connect_timeout", DEFAULT_CONNECT_TIMEOUT)
+    opts.setdefault("read_timeout", DEFAULT_READ_TIMEOUT)
     opts.setdefault("write_timeout", opts["read_timeout"])
+    password = opts.get("password")
+    if isinstance(password, str):
+        # TiDB hashes the password's UTF-8 bytes; PyMySQL would encode a str as Latin-1, so
+        # 'pässwort' would be refused and '日本' could not be sent at all.
+        opts["password"] = password.encode("utf-8")
     if tls.mode == "off":
         opts["ssl_disabled"] = True
     elif tls.mode == "required":
@@ -238,16 +230,15 @@ def _flag(options: Mapping[str, Any], name: str, default: bool) -> bool:
         return True
     if text in _FALSE:
         return False
-    raise ConfigError(f"{name} is {str(value)!r} in the URL; use true or false.")
+    raise InvalidDialectOption(f"{name} is {str(value)!r} in the URL; use true or false.")
 
 
-def _seconds(value: str | None, default: float, name: str) -> float:
-    if value in (None, ""):
-        return default
+def _seconds(value: Any, name: str) -> float:
     try:
-        seconds = float(str(value))
+        seconds = float(str(value).strip())
     except ValueError:
         seconds = -1.0
-    if not 0 < seconds < 31536000:  # PyMySQL refuses a year or more
-        raise ConfigError(f"{name} is {value!r}; it must be a number of seconds above 0.")
+    if isinstance(value, bool) or not 0 < seconds < 31536000:  # PyMySQL refuses a year or more
+        raise InvalidDialectOption(f"{name} is {str(value)!r} in the URL; it must be a number of "
+                                   "seconds above 0 and below a year, such as 30.")
     return seconds

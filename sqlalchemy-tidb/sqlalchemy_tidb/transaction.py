@@ -5,10 +5,10 @@ write conflicts (9007 at commit in optimistic mode, 8002 for SELECT ... FOR UPDA
 commit (8022), a schema change during the transaction (8028), and from MySQL deadlock (1213)
 and lock wait timeout (1205). Since v8.0 TiDB no longer retries optimistic transactions by
 itself, so the application must. `run_transaction` does, with bounded exponential backoff
-and jitter; `WriteConflict` is what reaches the caller when retries run out, or at once when
-a retry cannot be done safely. The engine-level error translation (crm_helpers.translate, via
-`server_errors`) uses the same `is_retryable`, so there is one definition of "retryable": a
-plain `create_engine("tidb://...")` raises WriteConflict too, and this loop retries on it.
+and jitter; `WriteConflict` (an `OperationalError`) is what reaches the caller when retries
+run out, or at once when a retry cannot be done safely. Every `tidb://` engine refines these
+errors into `WriteConflict` with the same `is_retryable` (sqlalchemy_tidb.errors), so there
+is one definition of "retryable"; the loop also works on other MySQL-protocol engines.
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
 
-from crm_helpers.errors import InvalidInput, WriteConflict
+from sqlalchemy_tidb.exc import WriteConflict
 
 T = TypeVar("T")
 
@@ -62,40 +63,20 @@ def is_retryable(code: int | None, message: str = "") -> bool:
 
 
 def retryable_code(error: BaseException) -> int | None:
-    """TiDB's error code if `error` (driver, SQLAlchemy or WriteConflict) is retryable."""
-    if isinstance(error, WriteConflict):
-        return error.code
+    """TiDB's error code if `error` (a driver's or SQLAlchemy's) is retryable, else None."""
     code, message = _code_and_message(error)
     return code if is_retryable(code, message) else None
 
 
-def _reason(code: int | None, message: str) -> str:
+def describe_retryable(code: int | None, message: str) -> str:
+    """What a retryable error means, in a few words."""
     if code in RETRYABLE_ERRORS:
         return RETRYABLE_ERRORS[code]
     return f"{message}: a pessimistic statement kept meeting concurrent writes"
 
 
 def _describe(error: BaseException) -> str:
-    # A translated WriteConflict keeps the driver's error as its cause.
-    source = error.__cause__ if isinstance(error, WriteConflict) and error.__cause__ else error
-    return _reason(*_code_and_message(source))
-
-
-def write_conflict_for(code: int | None, message: str) -> WriteConflict | None:
-    """The WriteConflict for one retryable TiDB error (code and message), else None."""
-    if not is_retryable(code, message):
-        return None
-    return WriteConflict(
-        f"TiDB error {code}, {_reason(code, message)}; the transaction was not committed. "
-        "Run the whole unit of work again: crm_helpers.run_transaction(engine_or_session, "
-        "work) does that, with backoff.", code=code)
-
-
-def write_conflict_from(error: BaseException) -> WriteConflict | None:
-    """A WriteConflict for a retryable driver or SQLAlchemy error, else None."""
-    if isinstance(error, WriteConflict):
-        return None
-    return write_conflict_for(*_code_and_message(error))
+    return describe_retryable(*_code_and_message(error))
 
 
 def run_transaction(target: Engine | Connection | Session | sessionmaker,
@@ -119,9 +100,10 @@ def run_transaction(target: Engine | Connection | Session | sessionmaker,
     Other errors roll back and propagate unchanged.
     """
     if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-        raise InvalidInput(f"max_retries is {max_retries!r}: give a whole number, 0 or more.")
-    if not max_backoff >= 0:
-        raise InvalidInput(f"max_backoff is {max_backoff!r}: give seconds, 0 or more.")
+        raise ArgumentError(f"max_retries is {max_retries!r}: give a whole number, 0 or more.")
+    if isinstance(max_backoff, bool) or not isinstance(max_backoff, (int, float)) \
+            or not max_backoff >= 0:
+        raise ArgumentError(f"max_backoff is {max_backoff!r}: give seconds, 0 or more.")
     attempt_once = _attempt_for(target, callback)
     already_open = _holds_uncommitted_work(target)
     retries = 0 if already_open else max_retries
@@ -135,19 +117,19 @@ def run_transaction(target: Engine | Connection | Session | sessionmaker,
             if code is None:
                 raise
             if already_open:
-                raise WriteConflict(
-                    f"TiDB error {code}, {_describe(error)}; the transaction was rolled back"
-                    " and not retried, because the session's transaction had already written "
-                    "or locked rows when this unit of work started (that earlier work cannot "
-                    "be replayed). Commit or roll back before calling it, or put the whole "
-                    "unit of work in run_transaction.", code=code, attempts=1) from error
+                raise _gave_up(
+                    error, 1, f"TiDB error {code}, {_describe(error)}; the transaction was "
+                    "rolled back and not retried, because the session's transaction had already "
+                    "written or locked rows when this unit of work started (that earlier work "
+                    "cannot be replayed). Commit or roll back before calling it, or put the "
+                    "whole unit of work in run_transaction.") from error
             if attempt > retries:
-                raise WriteConflict(
-                    f"TiDB error {code}, {_describe(error)}, on each of {attempt} attempts"
-                    "; nothing of the last attempt was committed. Other transactions "
-                    "keep changing the same rows: try again later, allow more retries "
-                    "(max_retries), or make concurrent transactions touch fewer shared rows.",
-                    code=code, attempts=attempt) from error
+                raise _gave_up(
+                    error, attempt, f"TiDB error {code}, {_describe(error)}, on each of "
+                    f"{attempt} attempts; nothing of the last attempt was committed. Other "
+                    "transactions keep changing the same rows: try again later, allow more "
+                    "retries (max_retries), or make concurrent transactions touch fewer shared "
+                    "rows.") from error
             pause = _backoff(attempt, max_backoff)
             if on_retry is not None:
                 on_retry(attempt, error, pause)
@@ -180,6 +162,12 @@ def _holds_uncommitted_work(target: Any) -> bool:
     return False
 
 
+def _gave_up(error: BaseException, attempts: int, advice: str) -> WriteConflict:
+    conflict = WriteConflict(advice, error)
+    conflict.attempts = attempts
+    return conflict
+
+
 def _backoff(attempt: int, max_backoff: float) -> float:
     # "Equal jitter": half of the capped exponential step is fixed, half random, so
     # conflicting workers spread out but none retries at once.
@@ -207,7 +195,7 @@ def _attempt_for(target: Any, callback: Callable[[Any], T]) -> Callable[[], T]:
         return on_new_session
     if isinstance(target, Session):
         return lambda: _commit_or_roll_back(target, callback)
-    raise InvalidInput(f"run_transaction needs an Engine, Connection, Session or sessionmaker; "
+    raise ArgumentError(f"run_transaction needs an Engine, Connection, Session or sessionmaker; "
                     f"got {type(target).__name__}.")
 
 

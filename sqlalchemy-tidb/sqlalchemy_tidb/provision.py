@@ -2,13 +2,13 @@
 
 SQLAlchemy's test plugin calls `Dialect.load_provisioning()`, which imports the module
 `provision` next to the module that defines the dialect class: for `TiDBDialect`
-(`crm_helpers.dialect.base`) that is this module. Importing it registers, for the backend name
+(`sqlalchemy_tidb.base`) that is this module. Importing it registers, for the backend name
 `tidb`, the hooks SQLAlchemy keeps for `mysql` in `sqlalchemy.dialects.mysql.provision`
 (which is not loaded for a third-party backend name): creating and dropping the test
 databases with their `test_schema` / `test_schema_2` companions, temporary tables, and
 deleting from every table with foreign-key checks off.
 
-Only the compliance suite imports this module (tests/compliance/); it needs pytest.
+Only the compliance suites import this module (test/compliance/); it needs pytest.
 """
 
 from __future__ import annotations
@@ -26,8 +26,6 @@ from sqlalchemy.testing.provision import (
     temp_table_keyword_args,
 )
 
-from crm_helpers.errors import CrmError
-
 #: The schemas the suite expects next to its main database, as suffixes of that database's name.
 TEST_SCHEMA_SUFFIXES = ("_test_schema", "_test_schema_2")
 
@@ -37,7 +35,7 @@ _PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,40}")
 def test_database_names(ident: str) -> list[str]:
     """The databases the suite uses for one run: `ident` and its two test schemas."""
     if not _PLAIN_NAME.fullmatch(ident):
-        raise CrmError(f"{ident!r} is not usable as a test database name: use letters, digits "
+        raise ValueError(f"{ident!r} is not usable as a test database name: use letters, digits "
                        "and underscores (at most 41), starting with a letter.")
     return [ident, *(ident + suffix for suffix in TEST_SCHEMA_SUFFIXES)]
 

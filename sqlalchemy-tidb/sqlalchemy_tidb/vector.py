@@ -1,7 +1,8 @@
 """TiDB's VECTOR(dim) column type and its distance functions, typed as floats.
 
 Values go in as lists, tuples or NumPy arrays of finite numbers and come back as NumPy
-`float32` arrays (TiDB stores 32-bit floats). Distances are methods of a VECTOR column:
+`float32` arrays (TiDB stores 32-bit floats) when NumPy is installed (the `numpy` extra),
+else as lists of floats. Distances are methods of a VECTOR column:
 `Document.embedding.cosine_distance([1, 0, 0])` is `VEC_COSINE_DISTANCE(embedding, '[1,0,0]')`
 and has SQLAlchemy type Float, so results are Python floats and can be ordered by.
 """
@@ -13,12 +14,16 @@ from collections.abc import Callable, Sequence
 from numbers import Real
 from typing import Any
 
-import numpy as np
+try:  # NumPy is an extra: without it vectors come back as lists of floats
+    import numpy as np
+except ImportError:  # pragma: no cover - the test extra installs NumPy
+    np = None
+
 from sqlalchemy import Float, func, literal
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import UserDefinedType
 
-from crm_helpers.errors import InvalidVector
+from sqlalchemy_tidb.exc import InvalidVector
 
 #: TiDB's limit on a vector's dimension.
 MAX_DIMENSION = 16383
@@ -34,7 +39,7 @@ DISTANCE_FUNCTIONS = {
 
 def vector_literal(value: Any, dim: int | None = None) -> str:
     """`value` (list, tuple or 1-D array of finite numbers) as TiDB's text form '[1,2,3]'."""
-    if isinstance(value, np.ndarray):
+    if np is not None and isinstance(value, np.ndarray):
         if value.ndim != 1:
             raise InvalidVector(f"A vector must be one-dimensional; got an array of shape "
                                 f"{value.shape}. Pass one row, e.g. array[0].")
@@ -62,16 +67,15 @@ def vector_literal(value: Any, dim: int | None = None) -> str:
     return "[" + ",".join(repr(number) for number in numbers) + "]"
 
 
-def parse_vector(value: str | bytes | None) -> np.ndarray | None:
-    """TiDB's text form '[1,2,3]' as a NumPy float32 array (None stays None)."""
+def parse_vector(value: str | bytes | None) -> Any:
+    """TiDB's text form '[1,2,3]' as a NumPy float32 array, or a list without NumPy."""
     if value is None:
         return None
     if isinstance(value, bytes):
         value = value.decode()
     inner = value.strip()[1:-1].strip()
-    if not inner:
-        return np.array([], dtype=np.float32)
-    return np.array([float(part) for part in inner.split(",")], dtype=np.float32)
+    numbers = [float(part) for part in inner.split(",")] if inner else []
+    return numbers if np is None else np.array(numbers, dtype=np.float32)
 
 
 class VECTOR(UserDefinedType):
@@ -91,7 +95,7 @@ class VECTOR(UserDefinedType):
 
     @property
     def python_type(self) -> type:
-        return np.ndarray
+        return list if np is None else np.ndarray
 
     def bind_processor(self, dialect: Any) -> Callable[[Any], str | None]:
         dim = self.dim

@@ -1,15 +1,14 @@
-"""Runs SQLAlchemy's compliance suite against the project's TiDB, through either dialect.
+"""Runs SQLAlchemy's compliance suite against a TiDB given by URL, through either dialect.
 
-SQLAlchemy's own pytest plugin (loaded by setup.cfg's `-p`) does the work; this file only
-points it at a TiDB and provisions the databases it needs:
+SQLAlchemy's own pytest plugin (loaded by setup.cfg's `-p`) does the work; this file points
+it at the TiDB of `--dburi` (SQLAlchemy's own option: a URL of a user who may create
+databases) and provisions the databases it needs:
 
-- the TiDB is the project's (the local one on TIDB_PORT, started if need be and stopped again
-  if this session started it, or the one TIDB_URL / TIDB_HOST names), unless `--dburi` is given;
-- `--dialect tidb` (default) or `--dialect mysql+pymysql` picks the dialect, so both can be
-  compared on the same server with the same requirements;
-- the suite's tables live in databases of their own, `crm_sqla_<backend>` plus its
+- `--dialect tidb` (default) or `--dialect mysql+pymysql` picks the dialect: the URL's scheme
+  is replaced, so both can be compared on the same server with the same requirements;
+- the suite's tables live in databases of their own, `sqla_<backend>` plus its
   `_test_schema` and `_test_schema_2` (SQLAlchemy's "follower" databases), created afresh by
-  the backend's provisioning hooks (crm_helpers/dialect/provision.py for tidb://,
+  the backend's provisioning hooks (sqlalchemy_tidb/provision.py for tidb://,
   SQLAlchemy's for mysql://) and dropped at the end, so nothing else on the server is touched.
 """
 
@@ -23,10 +22,8 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.testing import provision
 from sqlalchemy.testing.plugin import plugin_base
+from sqlalchemy_tidb.requirements import KNOWN_TIDB_ISSUES
 
-from crm_helpers.config import Settings, load_settings
-from crm_helpers.dialect.requirements import KNOWN_TIDB_ISSUES
-from crm_helpers.server import ensure_tidb, local_tidb, local_tidb_status, stop_local_tidb
 
 DIALECTS = ("tidb", "mysql+pymysql")
 
@@ -39,18 +36,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def _suite_urls(config: pytest.Config) -> list[URL]:
-    """The URLs the suite will use: --dburi / --db if given, else the project's TiDB."""
+    """The URL the suite will use: --dburi's server, through the dialect --dialect names."""
     option = config.option
-    if option.dburi or option.db:
-        return [make_url(u) for u in (option.dburi or [])] or [
-            make_url(plugin_base.file_config.get("db", name)) for name in option.db]
-    settings: Settings = load_settings()
-    if not settings.external:
-        _state["started_local"] = not local_tidb_status(local_tidb(settings)).running
-        _state["settings"] = settings
-    ensure_tidb(settings)
+    given = [make_url(u) for u in (option.dburi or [])]
+    if not given:
+        raise pytest.UsageError(
+            "Give the TiDB to test with --dburi tidb://USER:PASSWORD@HOST:PORT/ (a user who "
+            "may create and drop databases).")
     # A URL object, not text: the password is never rendered into an option string.
-    url = settings.url(None).set(drivername=option.dialect)
+    url = given[0].set(drivername=option.dialect, database=None)
     option.dburi = [url]
     return [url]
 
@@ -61,7 +55,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if hasattr(config, "workerinput"):  # an xdist worker: SQLAlchemy provisions it itself
         return
     urls = _suite_urls(config)
-    ident = f"crm_sqla_{urls[0].get_backend_name()}"
+    ident = f"sqla_{urls[0].get_backend_name()}"
     plugin_base.configure_follower(ident)
     created = []
     for url in urls:
@@ -84,8 +78,6 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             provision.drop_db(url, server, ident)
         finally:
             server.dispose()
-    if _state.pop("started_local", False):
-        stop_local_tidb(local_tidb(_state["settings"]))
 
 
 def _suite_name(item: pytest.Item) -> str:
@@ -98,7 +90,7 @@ def _suite_name(item: pytest.Item) -> str:
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
                                   items: list[pytest.Item]) -> None:
-    # Known TiDB issues (crm_helpers/dialect/requirements.py): each matching test is marked.
+    # Known TiDB issues (sqlalchemy_tidb/requirements.py): each matching test is marked.
     # Patterns use * as the only wildcard; brackets are literal (parametrized test ids).
     patterns = [(re.compile(re.escape(pattern).replace(r"\*", ".*") + r"\Z"), kind, reason)
                 for pattern, (kind, reason) in KNOWN_TIDB_ISSUES.items()]

@@ -22,8 +22,8 @@ from typing import Any
 from sqlalchemy import BigInteger
 from sqlalchemy.dialects.mysql.base import MySQLDDLCompiler
 
-from crm_helpers.dialect.vector import DISTANCE_FUNCTIONS, VECTOR
-from crm_helpers.errors import InvalidDialectOption
+from sqlalchemy_tidb.exc import InvalidDialectOption
+from sqlalchemy_tidb.vector import DISTANCE_FUNCTIONS, VECTOR
 
 #: TiDB's default number of shard bits for a bare AUTO_RANDOM, and its limits.
 DEFAULT_SHARD_BITS = 5
