@@ -1,6 +1,6 @@
 """The compliance suite's plumbing: provisioning found by SQLAlchemy, exclusions with reasons.
 
-The suite itself runs with `make compliance` (tests/compliance/); these checks are quick.
+The suite itself runs with test/compliance/compare.py; these checks are quick.
 """
 
 from __future__ import annotations
@@ -24,12 +24,10 @@ def test_load_provisioning_registers_the_tidb_hooks() -> None:
 def test_test_database_names_refuse_unsafe_idents() -> None:
     from sqlalchemy_tidb.provision import test_database_names
 
-    from crm_helpers.errors import CrmError
-
     assert test_database_names("crm_sqla_tidb") == [
         "crm_sqla_tidb", "crm_sqla_tidb_test_schema", "crm_sqla_tidb_test_schema_2"]
     for bad in ("", "x; DROP DATABASE mysql", "a`b", "1abc"):
-        with pytest.raises(CrmError):
+        with pytest.raises(ValueError):
             test_database_names(bad)
 
 

@@ -20,8 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.schema import CreateTable
-
-from crm_helpers.errors import InvalidDialectOption
+from sqlalchemy_tidb import InvalidDialectOption
 
 
 def show_create(engine, table: str) -> str:

@@ -9,9 +9,7 @@ import pytest
 from sqlalchemy import Column, Float, Index, Integer, MetaData, String, Table, inspect, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.schema import CreateIndex
-from sqlalchemy_tidb import VECTOR
-
-from crm_helpers.errors import InvalidDialectOption, InvalidVector, TiFlashRequired
+from sqlalchemy_tidb import VECTOR, InvalidDialectOption, InvalidVector, TiFlashRequired
 
 
 class Base(DeclarativeBase):

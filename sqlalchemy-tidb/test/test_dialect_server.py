@@ -21,9 +21,12 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.mysql import insert as mysql_insert
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, NotSupportedError, OperationalError
 from sqlalchemy_tidb import (
     ISOLATION_LEVELS,
+    InvalidDialectOption,
+    IsolationLevelUnsupported,
+    SharedLocksUnsupported,
     TiDBDialect,
     UnsupportedByTiDB,
     UnsupportedIsolationLevel,
@@ -31,15 +34,13 @@ from sqlalchemy_tidb import (
     parse_tidb_version,
 )
 
-from crm_helpers.errors import InvalidDialectOption
-
 # TiDB's own error for an isolation level it does not have.
 ISOLATION_NOT_SUPPORTED = 8048
 
 
 @pytest.fixture
-def url(tidb_settings, test_database):
-    return tidb_settings.url(test_database)
+def url(database_url):
+    return database_url
 
 
 # -- versions -----------------------------------------------------------------------------
@@ -72,10 +73,12 @@ def test_local_tidb_is_not_cloud(engine):
     ("SERIALIZABLE", r"SELECT \.\.\. FOR UPDATE"), ("READ UNCOMMITTED", "Use READ COMMITTED")])
 def test_tidb_itself_refuses_missing_levels_with_8048_which_is_translated(engine, level,
                                                                          advice):
-    with engine.connect() as connection, pytest.raises(UnsupportedIsolationLevel,
+    with engine.connect() as connection, pytest.raises(IsolationLevelUnsupported,
                                                        match=advice) as raised:
         connection.exec_driver_sql(f"SET SESSION TRANSACTION ISOLATION LEVEL {level}")
-    assert raised.value.__cause__.args[0] == ISOLATION_NOT_SUPPORTED
+    # Still the OperationalError SQLAlchemy raises for it, with the driver's error as .orig.
+    assert isinstance(raised.value, OperationalError)
+    assert raised.value.orig.args[0] == ISOLATION_NOT_SUPPORTED
 
 
 def test_only_tidbs_levels_are_advertised(engine):
@@ -216,10 +219,12 @@ def test_skip_locked_is_refused_with_advice(engine, queue):
 
 
 def test_shared_locks_get_an_error_that_warns_about_noop(engine, queue):
-    with engine.connect() as connection, pytest.raises(UnsupportedByTiDB,
+    with engine.connect() as connection, pytest.raises(SharedLocksUnsupported,
                                                        match="no shared row locks") as raised:
         connection.execute(select(queue).with_for_update(read=True))
-    assert raised.value.__cause__.args[0] == 1235
+    # Still SQLAlchemy's NotSupportedError for TiDB's 1235, as on mysql+pymysql.
+    assert isinstance(raised.value, NotSupportedError)
+    assert raised.value.orig.args[0] == 1235
 
 
 def test_nowait_and_plain_for_update_still_compile(engine, queue):
@@ -228,9 +233,9 @@ def test_nowait_and_plain_for_update_still_compile(engine, queue):
                                   .order_by(queue.c.id)).scalars().all() == [1, 2]
 
 
-def _raw_connection(settings, database, mode):
-    connection = pymysql.connect(host=settings.host, port=settings.port, user=settings.user,
-                                 password=settings.password, database=database,
+def _raw_connection(url, mode):
+    connection = pymysql.connect(host=url.host, port=url.port or 4000, user=url.username,
+                                 password=url.password or "", database=url.database,
                                  read_timeout=30, write_timeout=30, connect_timeout=10)
     with connection.cursor() as cursor:
         cursor.execute(f"SET SESSION tidb_txn_mode = '{mode}'")
@@ -239,11 +244,11 @@ def _raw_connection(settings, database, mode):
 
 
 @pytest.mark.parametrize("mode", ["pessimistic", "optimistic"])
-def test_tidb_ignores_skip_locked(tidb_settings, test_database, queue, mode):
+def test_tidb_ignores_skip_locked(database_url, queue, mode):
     """Why it is refused: TiDB returns a row another transaction has locked, and locks none."""
-    holder = _raw_connection(tidb_settings, test_database, mode)
-    taker = _raw_connection(tidb_settings, test_database, mode)
-    probe = _raw_connection(tidb_settings, test_database, "pessimistic")
+    holder = _raw_connection(database_url, mode)
+    taker = _raw_connection(database_url, mode)
+    probe = _raw_connection(database_url, "pessimistic")
     try:
         with holder.cursor() as held, taker.cursor() as taking, probe.cursor() as probing:
             held.execute("BEGIN")
@@ -264,9 +269,9 @@ def test_tidb_ignores_skip_locked(tidb_settings, test_database, queue, mode):
             connection.close()
 
 
-def test_nowait_does_fail_fast_on_a_locked_row(tidb_settings, test_database, queue):
-    holder = _raw_connection(tidb_settings, test_database, "pessimistic")
-    taker = _raw_connection(tidb_settings, test_database, "pessimistic")
+def test_nowait_does_fail_fast_on_a_locked_row(database_url, queue):
+    holder = _raw_connection(database_url, "pessimistic")
+    taker = _raw_connection(database_url, "pessimistic")
     try:
         with holder.cursor() as held, taker.cursor() as taking:
             held.execute("BEGIN")

@@ -34,8 +34,8 @@ def test_engine_reports_tidb_version(engine):
     assert engine.dialect.server_version_info[:3] == (8, 0, 11)
 
 
-def test_tutorial_url_string_works_unchanged(tidb_settings, test_database):
-    url = tidb_settings.url(test_database).render_as_string(hide_password=False)
+def test_tutorial_url_string_works_unchanged(database_url, test_database):
+    url = database_url.render_as_string(hide_password=False)
     engine = create_engine(url, echo=False)
     with engine.connect() as connection:
         assert connection.execute(text("SELECT DATABASE()")).scalar() == test_database
@@ -43,7 +43,7 @@ def test_tutorial_url_string_works_unchanged(tidb_settings, test_database):
 
 
 def test_tidb_scheme_resolves_through_the_entry_point_alone():
-    # A fresh interpreter that never imports crm_helpers: only the entry point can help.
+    # A fresh interpreter that never imports the package: only the entry point can help.
     code = ("import sqlalchemy as sa;"
             "print(type(sa.create_engine('tidb://root:@127.0.0.1:4000/x').dialect).__name__);"
             "print(type(sa.create_engine('tidb+pymysql://root:@127.0.0.1:4000/x').dialect)"
@@ -85,8 +85,8 @@ def test_savepoint_rolls_back_only_the_nested_part(engine, notes):
     assert bodies(engine) == ["kept", "also kept"]
 
 
-def test_savepoints_are_refused_clearly_before_tidb_6_2(tidb_settings, test_database, notes):
-    engine = create_engine(tidb_settings.url(test_database))
+def test_savepoints_are_refused_clearly_before_tidb_6_2(database_url, notes):
+    engine = create_engine(database_url)
     with engine.connect() as connection:
         engine.dialect.tidb_version = (6, 1, 0)
         with pytest.raises(UnsupportedByTiDB, match=r"6\.2"):
