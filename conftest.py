@@ -15,6 +15,9 @@ from crm_helpers.server import ensure_tidb, local_tidb, local_tidb_status, stop_
 
 _state: dict[str, object] = {}
 
+#: Where sqlalchemy-tidb's tests (sqlalchemy-tidb/test/conftest.py) find their TiDB.
+DIALECT_TEST_URL = "SQLALCHEMY_TIDB_TEST_URL"
+
 #: The size notebook 05's committed outputs were made with (its kernels inherit this).
 NBVAL_EXPLORE_ORDERS = "50000"
 
@@ -25,6 +28,9 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     if not settings.external:
         _state["started_local"] = not local_tidb_status(local_tidb(settings)).running
     _state["settings"] = ensure_tidb(settings)
+    # The dialect's own tests (sqlalchemy-tidb/test) take their TiDB from this variable.
+    url = settings.url(None).difference_update_query(["plugin"])
+    os.environ.setdefault(DIALECT_TEST_URL, url.render_as_string(hide_password=False))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

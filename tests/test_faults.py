@@ -15,7 +15,7 @@ from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import create_engine, text
-from sqlalchemy_tidb.connect import load_timeouts
+from sqlalchemy.exc import ArgumentError, OperationalError
 
 from crm_helpers.config import load_settings
 from crm_helpers.db import check_connection, tidb_engine
@@ -63,32 +63,31 @@ def fake_server(payload: bytes) -> Iterator[int]:
             client.close()
 
 
-@pytest.fixture
-def short_connect_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TIDB_CONNECT_TIMEOUT", "2")
-
-
-def test_defaults_bound_every_wait(monkeypatch):
-    monkeypatch.delenv("TIDB_CONNECT_TIMEOUT", raising=False)
-    monkeypatch.delenv("TIDB_READ_TIMEOUT", raising=False)
-    timeouts = load_timeouts(environ={}, env_file=None)
-    assert timeouts.connect == 10 and timeouts.read == 300
+def test_defaults_bound_every_wait():
     engine = create_engine("tidb://root@127.0.0.1:4000/x")
     _, options = engine.dialect.create_connect_args(engine.url)
     assert (options["connect_timeout"], options["read_timeout"], options["write_timeout"]) == (
         10, 300, 300)
 
 
+def test_timeout_settings_reach_the_project_urls():
+    settings = load_settings(environ={"TIDB_CONNECT_TIMEOUT": "2.5", "TIDB_READ_TIMEOUT": "40"},
+                             env_file=None)
+    engine = create_engine(settings.url())
+    _, options = engine.dialect.create_connect_args(engine.url)
+    assert (options["connect_timeout"], options["read_timeout"], options["write_timeout"]) == (
+        2.5, 40, 40)
+
+
 @pytest.mark.parametrize("value", ["0", "-3", "soon", "inf"])
 def test_bad_timeout_setting_is_refused(value):
     with pytest.raises(ConfigError, match=f"TIDB_READ_TIMEOUT is '{value}'"):
-        load_timeouts(environ={"TIDB_READ_TIMEOUT": value}, env_file=None)
+        load_settings(environ={"TIDB_READ_TIMEOUT": value}, env_file=None)
 
 
-@pytest.mark.usefixtures("short_connect_timeout")
 def test_port_that_never_answers_is_reported_not_waited_on():
     with fake_server(SILENT) as port:
-        url = f"tidb://root:Silent-Pw-1@127.0.0.1:{port}/x"
+        url = f"tidb://root:Silent-Pw-1@127.0.0.1:{port}/x?connect_timeout=2"
         error = outcome_within(BOUND, lambda: check_connection(url))
     assert isinstance(error, TiDBProtocolError), error
     message = str(error)
@@ -106,23 +105,40 @@ def test_port_that_answers_garbage_is_not_taken_for_tidb(kind):
     assert "did not act as a MySQL server" in str(error)
 
 
-@pytest.mark.usefixtures("short_connect_timeout")
 def test_plain_sqlalchemy_engine_and_read_frame_are_bounded_too():
     with fake_server(SILENT) as port:
-        engine = create_engine(f"tidb://root@127.0.0.1:{port}/x")
+        # A plain tidb:// engine: the dialect's bound, SQLAlchemy's OperationalError.
+        engine = create_engine(f"tidb://root@127.0.0.1:{port}/x?connect_timeout=2")
 
         def query() -> None:
             with engine.connect() as connection:
                 connection.execute(text("SELECT 1"))
 
-        assert isinstance(outcome_within(BOUND, query), TiDBProtocolError)
+        error = outcome_within(BOUND, query)
+        assert isinstance(error, OperationalError) and error.orig.args[0] == 2012, error
+        assert "no MySQL greeting within 2 s" in str(error)
         error = outcome_within(BOUND, lambda: read_frame(engine, "SELECT 1"))
-        assert isinstance(error, TiDBProtocolError), error
+        assert isinstance(error, OperationalError), error
 
 
-def test_statement_longer_than_the_read_timeout_is_reported(tidb_settings, monkeypatch):
+def test_project_engine_names_the_settings_to_check():
+    with fake_server(SILENT) as port:
+        settings = load_settings(environ={"TIDB_HOST": "127.0.0.1", "TIDB_PORT": str(port),
+                                          "TIDB_CONNECT_TIMEOUT": "2"}, env_file=None)
+        engine = create_engine(settings.url())
+
+        def query() -> None:
+            with engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+
+        error = outcome_within(BOUND, query)
+        assert isinstance(error, TiDBProtocolError) and isinstance(error, OperationalError)
+        assert "TIDB_CONNECT_TIMEOUT (now 2 s)" in str(error)
+
+
+def test_statement_longer_than_the_read_timeout_is_reported(monkeypatch):
     monkeypatch.setenv("TIDB_READ_TIMEOUT", "1")
-    engine = tidb_engine(tidb_settings.url())
+    engine = tidb_engine(load_settings().url())
 
     def slow() -> None:
         with engine.connect() as connection:
@@ -134,11 +150,11 @@ def test_statement_longer_than_the_read_timeout_is_reported(tidb_settings, monke
     assert "TIDB_READ_TIMEOUT, now 1 s" in str(error)
 
 
-def test_the_connect_timeout_does_not_cut_long_statements(tidb_settings, monkeypatch):
+def test_the_connect_timeout_does_not_cut_long_statements(monkeypatch):
     # Opening waits at most 1 s per answer, yet a 3 s statement gets its full read timeout.
     monkeypatch.setenv("TIDB_CONNECT_TIMEOUT", "1")
     monkeypatch.setenv("TIDB_READ_TIMEOUT", "20")
-    engine = tidb_engine(tidb_settings.url())
+    engine = tidb_engine(load_settings().url())
     with engine.connect() as connection:
         assert connection.execute(text("SELECT SLEEP(3)")).scalar() == 0
     engine.dispose()
@@ -170,7 +186,8 @@ def test_tidb_url_without_port_means_4000():
 
 @pytest.mark.parametrize("port", [0, 70000, -1])
 def test_invalid_port_in_a_plain_engine_url_is_refused(port):
-    with pytest.raises(ConfigError, match=f"port in the URL is '{port}'"):
+    # The dialect's own error: SQLAlchemy's ArgumentError, raised before any connection.
+    with pytest.raises(ArgumentError, match=f"port in the URL is {port}"):
         create_engine(f"tidb://root@127.0.0.1:{port}/x")
 
 

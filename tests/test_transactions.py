@@ -9,19 +9,18 @@ from collections import Counter
 import pymysql
 import pytest
 from sqlalchemy import create_engine, select, text, update
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy_tidb import (
     RETRYABLE_ERRORS,
     retryable_code,
     run_transaction,
-    write_conflict_from,
 )
+from sqlalchemy_tidb.errors import refine
 
 from crm_helpers.crm import add_orders, add_users, reset_crm_tables, set_order_price
-from crm_helpers.errors import InvalidInput, WriteConflict
+from crm_helpers.errors import WriteConflict
 from crm_helpers.models import Order, User
-from crm_helpers.translate import translate
 
 WRITE_CONFLICT = 9007
 
@@ -59,9 +58,10 @@ def test_the_loser_of_an_optimistic_conflict_gets_write_conflict(optimistic, eng
             optimistic.begin() as connection:
         connection.execute(update(Order).where(Order.oid == one_order).values(price=11))
         commit_a_rival_change(engine, one_order, 12)
-    # TiDB's own error (the engine's translation keeps it as the cause)
-    assert raised.value.__cause__.args[0] == WRITE_CONFLICT
-    assert (raised.value.code, raised.value.attempts) == (WRITE_CONFLICT, None)
+    # Still SQLAlchemy's OperationalError, with TiDB's own error as .orig.
+    assert isinstance(raised.value, OperationalError)
+    assert raised.value.orig.args[0] == WRITE_CONFLICT
+    assert (raised.value.error_code, raised.value.attempts) == (WRITE_CONFLICT, None)
     assert price(engine, one_order) == 12
 
 
@@ -69,12 +69,12 @@ def test_a_bare_driver_error_is_classified_the_same_way():
     raw = pymysql.err.OperationalError(WRITE_CONFLICT, "Write conflict, txnStartTS=1")
     wrapped = OperationalError("COMMIT", {}, raw)
     assert retryable_code(raw) == retryable_code(wrapped) == WRITE_CONFLICT
-    translated = translate(wrapped, None, during_connect=False)
-    assert isinstance(translated, WriteConflict) and translated.code == WRITE_CONFLICT
-    assert write_conflict_from(wrapped).code == WRITE_CONFLICT
+    refined = refine(wrapped)
+    assert isinstance(refined, WriteConflict) and refined.error_code == WRITE_CONFLICT
     limit = pymysql.err.OperationalError(1105, "pessimistic lock retry limit reached")
-    assert translate(limit, None, during_connect=False).code == 1105
-    assert translate(pymysql.err.OperationalError(1105, "other"), None) is None
+    assert refine(OperationalError("UPDATE", {}, limit)).error_code == 1105
+    assert refine(OperationalError("UPDATE", {}, pymysql.err.OperationalError(1105, "other"))) \
+        is None
 
 
 def test_a_conflict_is_retried_and_the_second_attempt_commits(optimistic, engine, one_order):
@@ -106,7 +106,7 @@ def test_retries_run_out_into_write_conflict_with_advice(optimistic, engine, one
 
     with pytest.raises(WriteConflict, match="on each of 3 attempts") as raised:
         run_transaction(optimistic, always_loses, max_retries=2, max_backoff=0.01)
-    assert (raised.value.code, raised.value.attempts, calls) == (WRITE_CONFLICT, 3, 3)
+    assert (raised.value.error_code, raised.value.attempts, calls) == (WRITE_CONFLICT, 3, 3)
     assert "max_retries" in str(raised.value)
     assert price(engine, one_order) == 103  # the rival's last write; no attempt committed
 
@@ -183,7 +183,7 @@ def test_other_errors_roll_back_and_pass_unchanged(engine, one_order):
 @pytest.mark.parametrize("bad", [{"max_retries": -1}, {"max_retries": 1.5},
                                  {"max_backoff": -1}, {"max_backoff": float("nan")}])
 def test_bad_retry_settings_are_refused(engine, bad):
-    with pytest.raises(InvalidInput):
+    with pytest.raises(ArgumentError):
         run_transaction(engine, lambda connection: None, **bad)
 
 
@@ -311,7 +311,7 @@ def test_a_lock_wait_timeout_without_retries_is_write_conflict(impatient, engine
         with pytest.raises(WriteConflict, match="lock wait timeout") as raised, \
                 Session(impatient) as session:
             run_transaction(session, lambda s: add_orders_work(s, 1), max_retries=0)
-        assert (raised.value.code, raised.value.attempts) == (1205, 1)
+        assert (raised.value.error_code, raised.value.attempts) == (1205, 1)
     finally:
         rival.join()
 
