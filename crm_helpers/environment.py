@@ -13,6 +13,7 @@ from crm_helpers.config import PROJECT_ROOT
 
 # Why each dependency is here, for notebook 03.
 PURPOSE = {
+    "sqlalchemy-tidb": "the tidb:// dialect, this repository's own sqlalchemy-tidb/ package",
     "sqlalchemy": "ORM and SQL toolkit; the tidb:// dialect builds on its MySQL dialect",
     "pymysql": "pure-Python MySQL-protocol driver that talks to TiDB",
     "pandas": "every query result is shown as a DataFrame",
@@ -43,7 +44,9 @@ PIP_NAMES = {"playwright-python": "playwright"}
 def pyproject_requirements() -> list[Requirement]:
     """Runtime and dev requirements from pyproject.toml."""
     project = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]
-    return [Requirement(spec) for spec in
+    # hatchling fills in {root:uri} (this folder) when it builds; packaging needs a URL.
+    root = PROJECT_ROOT.as_uri()
+    return [Requirement(spec.replace("{root:uri}", root)) for spec in
             project["dependencies"] + project["optional-dependencies"]["dev"]]
 
 
@@ -53,7 +56,11 @@ def _spec_text(requirement: Requirement) -> str:
 
 
 def conda_requirements() -> dict[str, str]:
-    """Package name to version spec, from environment.yml's conda dependencies."""
+    """Package name to version spec, from environment.yml's conda dependencies.
+
+    A folder of this repository in the pip section (`- ./sqlalchemy-tidb[numpy]`) counts as
+    the distribution it holds, with no version spec, as in pyproject.toml.
+    """
     text = (PROJECT_ROOT / "environment.yml").read_text().split("\ndependencies:\n", 1)[1]
     found = {}
     for line in text.splitlines():
@@ -61,7 +68,14 @@ def conda_requirements() -> dict[str, str]:
         if match:
             name = match.group(1).lower()
             found[PIP_NAMES.get(name, name)] = match.group(2)
+        folder = re.match(r"^      - \./([A-Za-z0-9_.\-]+)(\[[^\]]*\])?\s*$", line)
+        if folder:
+            found[_distribution_in(folder.group(1))] = ""
     return found
+
+
+def _distribution_in(folder: str) -> str:
+    return tomllib.loads((PROJECT_ROOT / folder / "pyproject.toml").read_text())["project"]["name"]
 
 
 def requirements_frame() -> pd.DataFrame:

@@ -20,7 +20,7 @@ def test_defaults_are_the_local_tidb():
     assert (settings.host, settings.port, settings.user, settings.database) == (
         "127.0.0.1", 4000, "root", "test_sqlalchemy")
     assert settings.url("test_sqlalchemy").render_as_string(hide_password=False) == (
-        "tidb://root:@127.0.0.1:4000/test_sqlalchemy?charset=utf8mb4")
+        "tidb://root:@127.0.0.1:4000/test_sqlalchemy?charset=utf8mb4&plugin=crm_lesson")
 
 
 def test_quickstart_variables_point_at_an_external_tidb():
@@ -66,7 +66,7 @@ def test_masked_url_and_repr_hide_the_password():
     settings = settings_from({"TIDB_URL": "tidb://app:Very-Secret-42@db.example:4000/crm"})
     shown = mask_url(settings.url(settings.database))
     assert "Very-Secret-42" not in shown
-    assert shown == "tidb://app:***@db.example:4000/crm?charset=utf8mb4"
+    assert shown == "tidb://app:***@db.example:4000/crm?charset=utf8mb4&plugin=crm_lesson"
     assert "Very-Secret-42" not in repr(settings)
 
 

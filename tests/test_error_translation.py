@@ -1,4 +1,4 @@
-"""Database errors end in the project's exception, with advice, for every tidb:// engine."""
+"""Database errors get the lesson's advice on the project's engines, keeping SQLAlchemy's class."""
 
 from __future__ import annotations
 
@@ -8,15 +8,17 @@ from collections.abc import Iterator
 import pymysql
 import pytest
 from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
 
-from crm_helpers.config import Settings
+from crm_helpers.config import Settings, load_settings
 from crm_helpers.crm import reset_crm_tables
 from crm_helpers.db import tidb_engine
 from crm_helpers.errors import (
     CrmError,
     InvalidInput,
     InvalidPrice,
+    LessonAdvice,
     TiDBAuthError,
     TiDBNotRunning,
     UserNotFound,
@@ -86,12 +88,25 @@ def test_wrong_password_is_auth_error_without_the_password(tidb_settings):
     engine.dispose()
 
 
-def test_nothing_listening_is_tidb_not_running_for_a_plain_engine():
-    engine = create_engine(f"tidb://root:@127.0.0.1:{free_port()}/test_sqlalchemy")
+def test_nothing_listening_is_tidb_not_running_for_a_plain_engine_on_the_projects_url():
+    settings = load_settings(environ={"TIDB_HOST": "127.0.0.1", "TIDB_PORT": str(free_port())},
+                             env_file=None)
+    engine = create_engine(settings.url("test_sqlalchemy"))
     with pytest.raises(TiDBNotRunning) as refused, engine.connect():
         pass
     assert "crm-tidb up" in str(refused.value)
+    assert isinstance(refused.value, OperationalError)
     assert last_line(refused.value).startswith("crm_helpers.errors.TiDBNotRunning")
+
+
+def test_a_tidb_url_of_ones_own_gets_no_lesson_advice():
+    # Without the crm_lesson plugin in the URL, the dialect is SQLAlchemy's contract alone.
+    engine = create_engine(f"tidb://root:@127.0.0.1:{free_port()}/test_sqlalchemy")
+    with pytest.raises(OperationalError) as refused, engine.connect():
+        pass
+    assert not isinstance(refused.value, CrmError)
+    assert "crm-tidb" not in str(refused.value)
+    assert refused.value.orig.args[0] == 2003
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +121,8 @@ def spare(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalTiDB]:
                          ids=["create_engine", "tidb_engine"])
 def test_tidb_stopped_then_query_is_tidb_not_running(spare, make_engine):
     start_local_tidb(spare)
-    engine = make_engine(f"tidb://root:@127.0.0.1:{spare.port}/")
+    # A URL as the project's settings build it: it names the crm_lesson plugin.
+    engine = make_engine(f"tidb://root:@127.0.0.1:{spare.port}/?plugin=crm_lesson")
     with engine.connect() as connection:
         assert connection.execute(text("SELECT 1")).scalar() == 1
     stop_local_tidb(spare)
@@ -123,11 +139,23 @@ def test_tidb_stopped_then_query_is_tidb_not_running(spare, make_engine):
 def test_every_rule_gives_a_project_error_or_none():
     for code, rule in RULES.items():
         result = rule(Failure(code=code, message="some text", url=None))
-        assert result is None or isinstance(result, CrmError), code
+        assert result is None or (issubclass(result[0], LessonAdvice)
+                                  and isinstance(result[1], str)), code
 
 
 def test_unknown_codes_are_left_alone():
-    assert translate(pymysql.err.ProgrammingError(1146, "Table doesn't exist"), None) is None
+    missing = pymysql.err.ProgrammingError(1146, "Table doesn't exist")
+    assert translate(ProgrammingError("SELECT 1", {}, missing), None) is None
+
+
+def test_advice_never_changes_the_sqlalchemy_class():
+    # 1452 names a parent row; were it to arrive as another class, it is left as it is.
+    odd = pymysql.err.OperationalError(1452, "REFERENCES `users`")
+    assert translate(OperationalError("INSERT", {}, odd), None) is None
+    usual = pymysql.err.IntegrityError(1452, "REFERENCES `users`")
+    advised = translate(IntegrityError("INSERT", {}, usual), None)
+    assert isinstance(advised, UserNotFound) and isinstance(advised, IntegrityError)
+    assert advised.orig is usual
 
 
 def test_an_insert_without_a_required_column_is_invalid_input(plain_engine):
@@ -135,5 +163,7 @@ def test_an_insert_without_a_required_column_is_invalid_input(plain_engine):
     with plain_engine.begin() as connection, \
             pytest.raises(InvalidInput, match=r"'price'.*give every column") as refused:
         connection.execute(text("INSERT INTO orders (uid) VALUES (1)"))
-    assert last_line(refused.value).startswith("crm_helpers.errors.InvalidInput")
+    # TiDB's 1364 is an OperationalError on mysql+pymysql too; the advice keeps that class.
+    assert isinstance(refused.value, OperationalError)
+    assert last_line(refused.value).startswith("crm_helpers.errors.NoValueForColumn")
     assert orders_frame(plain_engine).equals(before)
