@@ -51,8 +51,8 @@ test-elsewhere: setup tidb-build
 test-external: setup tidb-build
 	$(BIN)/python .ci/suite_elsewhere.py --external $(PYTEST_ARGS)
 
-compliance: setup tidb-build  ## SQLAlchemy's compliance suite through tidb:// and mysql+pymysql, compared
-	$(BIN)/python tests/compliance/compare_dialects.py
+compliance: setup tidb-build  ## sqlalchemy-tidb's suites through tidb:// and mysql+pymysql, compared
+	$(BIN)/python -m crm_helpers.dialect_suites
 
 run: tidb-up  ## execute every notebook headless into build/ (+ HTML), print the tutorial's result
 	$(BIN)/python -m crm_helpers.notebook_run build
