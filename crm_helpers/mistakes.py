@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from crm_helpers.errors import CrmError
@@ -20,6 +21,10 @@ def shown_error(session: Session) -> Iterator[None]:
         yield
     except CrmError as error:
         session.rollback()
-        print(f"{type(error).__name__}: {error}")
+        # A refused statement is also SQLAlchemy's class (IntegrityError, ...): say which.
+        kind = next((klass.__name__ for klass in type(error).__mro__
+                     if klass.__module__ == "sqlalchemy.exc"), None)
+        also = f" (an {kind})" if isinstance(error, DBAPIError) and kind else ""
+        print(f"{type(error).__name__}{also}: {error}")
     else:
         print("No error: the change was accepted.")
