@@ -171,8 +171,13 @@ def start_local_tidb(local: LocalTiDB | None = None, *, fresh: bool = False,
         pid = None
     if pid is not None:
         _check_same_ports(local, pid)
-        _wait_until_ready(local, pid, timeout)
-        return local
+        try:
+            _wait_until_ready(local, pid, timeout)
+            return local
+        except _ServerExited:
+            # It was dying when we looked (a kill -9 takes a moment to finish): no server
+            # runs, so start one, as after any unclean stop.
+            _wait_for_exit(pid, 10.0)
     unclean = not fresh and _stopped_uncleanly(local)
     local.pid_file.unlink(missing_ok=True)  # stale: its process is gone
     local.stopping_marker.unlink(missing_ok=True)
@@ -187,6 +192,9 @@ def start_local_tidb(local: LocalTiDB | None = None, *, fresh: bool = False,
     command = [str(binary), "--store=unistore", f"--path={local.data_dir}",
                f"--host={local.host}", f"-P={local.port}", f"--status-host={local.host}",
                f"--status={local.status_port}", f"--config={config}"]
+    # Where this start's own output begins: a failure shows that, not an earlier server's log.
+    log_starts = {path: path.stat().st_size if path.is_file() else 0
+                  for path in (local.home / "tidb-stderr.log", local.log_file)}
     with open(local.home / "tidb-stderr.log", "ab") as stderr:
         # A session of its own: the server outlives `crm-tidb up` and ignores the
         # terminal's Ctrl-C aimed at a notebook or pytest run.
@@ -196,7 +204,13 @@ def start_local_tidb(local: LocalTiDB | None = None, *, fresh: bool = False,
     _children[proc.pid] = proc
     local.pid_file.write_text(f"{proc.pid}\n")
     local.running_marker.write_text(f"{proc.pid}\n")
-    _wait_until_ready(local, proc.pid, timeout)
+    try:
+        _wait_until_ready(local, proc.pid, timeout)
+    except _ServerExited:
+        local.pid_file.unlink(missing_ok=True)
+        raise TiDBStartTimeout(
+            f"tidb-server exited while starting (exit code {proc.returncode}). What it wrote:\n"
+            f"{_new_log_lines(log_starts)}\nFull logs: {local.home}") from None
     if unclean:
         _check_after_unclean_stop(local, report)
     return local
@@ -532,15 +546,16 @@ def _answers_sql(local: LocalTiDB) -> bool:
         return False
 
 
+class _ServerExited(Exception):
+    """The process waited on is gone (the caller knows whether it was starting or dying)."""
+
+
 def _wait_until_ready(local: LocalTiDB, pid: int, timeout: float) -> None:
     """Poll the status endpoint, then a real query, until both answer."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not _alive(pid):
-            local.pid_file.unlink(missing_ok=True)
-            raise TiDBStartTimeout(
-                f"tidb-server exited while starting. Last lines of its logs:\n"
-                f"{_log_tail(local)}\nFull logs: {local.home}")
+            raise _ServerExited(pid)
         if _status_endpoint(local) is not None and _answers_sql(local):
             return
         time.sleep(0.25)
@@ -549,10 +564,14 @@ def _wait_until_ready(local: LocalTiDB, pid: int, timeout: float) -> None:
         f"It is left running; see {local.log_file}, or stop it with `crm-tidb down`.")
 
 
-def _log_tail(local: LocalTiDB, lines: int = 15) -> str:
+def _new_log_lines(starts: dict[Path, int], lines: int = 15) -> str:
+    """The last `lines` lines each log file got since the offsets in `starts`."""
     text = ""
-    for name in ("tidb-stderr.log", "tidb.log"):
-        path = local.home / name
+    for path, offset in starts.items():
         if path.is_file():
-            text += "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) + "\n"
-    return text.strip() or "(no log output)"
+            with open(path, "rb") as log:
+                log.seek(offset)
+                new = log.read().decode(errors="replace").splitlines()[-lines:]
+            if new:
+                text += f"{path.name}:\n" + "\n".join(new) + "\n"
+    return text.strip() or "(nothing: it exited before writing a line)"

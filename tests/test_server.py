@@ -14,7 +14,7 @@ from pathlib import Path
 import pymysql
 import pytest
 
-from crm_helpers.errors import ConfigError, PortInUse
+from crm_helpers.errors import ConfigError, PortInUse, TiDBStartTimeout
 from crm_helpers.server import (
     LocalTiDB,
     local_tidb_status,
@@ -78,6 +78,39 @@ def test_killed_server_leaves_a_stale_pid_file_that_up_handles(spare):
     start_local_tidb(spare)
     assert local_tidb_status(spare).pid != old_pid
     assert run_sql(spare, "SELECT body FROM keep.notes") == [("still here",)]
+
+
+def test_a_server_still_dying_from_a_kill_is_not_waited_on_as_if_it_were_starting(spare):
+    # Right after kill -9 the killed process can live on for a moment. `up` used to take it
+    # for the running server, wait for it, and report its death as "exited while starting"
+    # with that server's old log. A stand-in named tidb-server that dies a second later makes
+    # the moment long enough to meet every time.
+    stop_local_tidb(spare)
+    dying = subprocess.Popen(["bash", "-c", "exec -a tidb-server sleep 1"])
+    try:
+        spare.pid_file.write_text(f"{dying.pid}\n")
+        start_local_tidb(spare)
+        status = local_tidb_status(spare)
+        assert status.running and status.pid != dying.pid
+        assert run_sql(spare, "SELECT body FROM keep.notes") == [("still here",)]
+    finally:
+        dying.kill()
+        dying.wait()
+
+
+def test_a_failed_start_shows_the_new_process_own_output(spare, tmp_path, monkeypatch):
+    start_local_tidb(spare)  # the log now holds a server's "server is running" lines
+    stop_local_tidb(spare)
+    failing = tmp_path / "tidb-server"
+    failing.write_text("#!/bin/sh\necho 'cannot open the store: it is locked' >&2\nexit 3\n")
+    failing.chmod(0o755)
+    monkeypatch.setenv("TIDB_SERVER_BIN", str(failing))
+    with pytest.raises(TiDBStartTimeout) as failed:
+        start_local_tidb(spare)
+    message = str(failed.value)
+    assert "exit code 3" in message and "cannot open the store" in message
+    assert "server is running" not in message
+    assert not spare.pid_file.exists()
 
 
 def test_fresh_start_begins_with_empty_data(spare):
