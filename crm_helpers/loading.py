@@ -93,8 +93,9 @@ DEFAULT_BATCH_ROWS = 100_000
 DEFAULT_WORKERS = 3
 #: Read each batch back right after its commit (see benchmarks/crash_window.py).
 READ_BACK_AFTER_COMMIT = True
-#: Client error codes for a connection to TiDB that broke or could not be made.
-CONNECTION_LOST_CODES = {0, 2003, 2006, 2013}
+#: Client error codes for a connection to TiDB that broke or could not be made. 2012 is the
+#: dialect's "closed the connection before the MySQL greeting": a server killed mid-handshake.
+CONNECTION_LOST_CODES = {0, 2003, 2006, 2012, 2013}
 
 analysis_metadata = MetaData()
 analysis_users = Table(
