@@ -34,6 +34,7 @@ PURPOSE = {
     "nbval": "re-runs every notebook and compares it with its committed outputs",
     "ruff": "linter for the package, tests and notebooks",
     "playwright": "drives JupyterLab in a real Chromium in the browser test",
+    "alembic": "migrations through tidb://, tested with Alembic's own suite",
 }
 # In environment.yml only: the interpreter, pip itself, and Go for building tidb-server.
 CONDA_ONLY = ("python", "pip", "go")

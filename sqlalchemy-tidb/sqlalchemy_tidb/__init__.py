@@ -11,7 +11,9 @@ The dialect is split by concern, like sqlalchemy-cockroachdb:
 - `vector`: the VECTOR type and its distance functions;
 - `transaction`: `run_transaction`, the retry loop for TiDB's retryable errors;
 - `errors` and `exc`: TiDB's errors as subclasses of SQLAlchemy's classes;
-- `provision` and `requirements`: what SQLAlchemy's compliance suite needs.
+- `provision` and `requirements`: what SQLAlchemy's compliance suite needs;
+- `alembic_impl`: Alembic's migrations for tidb:// (loaded when Alembic is installed), and
+  `alembic_requirements` for Alembic's own test suite.
 
 SQLAlchemy finds the dialect through the `sqlalchemy.dialects` entry points `tidb` and
 `tidb.pymysql`.
@@ -46,6 +48,13 @@ from sqlalchemy_tidb.transaction import (
     run_transaction,
 )
 from sqlalchemy_tidb.vector import VECTOR
+
+try:  # Alembic is optional (the `alembic` extra); when present, tidb:// needs its impl registered
+    import alembic  # noqa: F401
+except ImportError:
+    pass
+else:
+    from sqlalchemy_tidb import alembic_impl  # noqa: F401
 
 __version__ = "0.1.0"
 

@@ -1,12 +1,13 @@
-"""Run SQLAlchemy's compliance suite through tidb:// and mysql+pymysql://, and compare.
+"""Run SQLAlchemy's and Alembic's suites through tidb:// and mysql+pymysql://, and compare.
 
     python test/compliance/compare.py --dburi tidb://root@127.0.0.1:4000/ [pytest arguments]
 
-(or the URL in SQLALCHEMY_TIDB_TEST_URL, which keeps a password off the command line). Both
-runs use the same TiDB and the same requirements (setup.cfg here). Prints passed / failed /
-skipped for each dialect and the run times, lists every test that passes with mysql+pymysql
-but not with tidb://, and exits non-zero if there is any such test or if the tidb:// run has
-a failure. The JUnit reports stay in build/compliance/ under the current directory.
+(or the URL in SQLALCHEMY_TIDB_TEST_URL, which keeps a password off the command line). Each
+suite (SUITES) runs through both dialects on the same TiDB with the same requirements. For
+each it prints passed / failed / skipped per dialect and the run times (Alembic's lines start
+with "alembic"), lists every test that passes with mysql+pymysql but not with tidb://, and
+exits non-zero if there is any such test or if a tidb:// run has a failure. The JUnit reports
+stay in build/compliance/ under the current directory.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import time
 import xml.etree.ElementTree as ET
 from collections import Counter
 from pathlib import Path
+from typing import NamedTuple
 
 HERE = Path(__file__).resolve().parent
 #: Where the JUnit reports of the last comparison stay for inspection.
@@ -28,10 +30,27 @@ DIALECTS = ("tidb", "mysql+pymysql")
 _BACKEND_SUFFIX = re.compile(r"_[a-z]+\+[a-z0-9]+_[0-9_]+$")
 
 
-def run_suite(dialect: str, report: Path, extra: list[str]) -> tuple[int, float]:
-    """Run the suite through one dialect, writing a JUnit report; (exit code, seconds)."""
+class Suite(NamedTuple):
+    """A suite to compare: its name, the pytest arguments that pick it, its output prefix."""
+
+    name: str
+    args: tuple[str, ...]
+    #: Starts its output lines and report names ("" for SQLAlchemy's, whose lines came first).
+    label: str
+
+
+#: The suites compared, in order (conftest.py's --suite selects each).
+SUITES = (
+    Suite("sqlalchemy", (), ""),
+    Suite("alembic", ("--suite", "alembic"), "alembic"),
+)
+
+
+def run_suite(suite: Suite, dialect: str, report: Path,
+              extra: list[str]) -> tuple[int, float]:
+    """Run a suite through one dialect, writing a JUnit report; (exit code, seconds)."""
     command = [sys.executable, "-m", "pytest", "-c", str(HERE / "setup.cfg"), str(HERE), "-q",
-               "--dialect", dialect, f"--junitxml={report.resolve()}", *extra]
+               "--dialect", dialect, *suite.args, f"--junitxml={report.resolve()}", *extra]
     started = time.monotonic()
     code = subprocess.call(command, cwd=HERE)
     return code, time.monotonic() - started
@@ -63,37 +82,45 @@ def outcomes(report: Path) -> dict[str, str]:
     return result
 
 
-def main(extra: list[str]) -> int:
-    extra = _with_dburi(extra)
+def compare_suite(suite: Suite, extra: list[str]) -> int:
+    """Run one suite through both dialects and print the comparison; 0, 1 (differences) or 2."""
+    prefix = f"{suite.label}: " if suite.label else ""
     results: dict[str, dict[str, str]] = {}
-    REPORTS.mkdir(parents=True, exist_ok=True)
     for dialect in DIALECTS:
-        report = REPORTS / f"{dialect.replace('+', '_')}.xml"
+        report = REPORTS / "_".join(filter(None, (suite.label, dialect.replace("+", "_"))))
+        report = report.with_suffix(".xml")
         report.unlink(missing_ok=True)
-        code, seconds = run_suite(dialect, report, extra)
+        code, seconds = run_suite(suite, dialect, report, extra)
         if not report.is_file():
-            print(f"The {dialect} run wrote no report (pytest exit code {code}); "
-                  "see its output above.", file=sys.stderr)
+            print(f"The {suite.name} suite's {dialect} run wrote no report (pytest exit code "
+                  f"{code}); see its output above.", file=sys.stderr)
             return 2
         results[dialect] = outcomes(report)
         counts = Counter(results[dialect].values())
-        print(f"{dialect:>15}: {counts['passed']} passed, {counts['failed']} failed, "
+        name = f"{suite.label} {dialect}" if suite.label else f"{dialect:>15}"
+        print(f"{name}: {counts['passed']} passed, {counts['failed']} failed, "
               f"{counts['skipped']} skipped in {seconds:.0f} s")
     tidb, mysql = results["tidb"], results["mysql+pymysql"]
     missing = sorted(name for name, outcome in mysql.items()
                      if outcome == "passed" and tidb.get(name) != "passed")
     gained = sorted(name for name, outcome in tidb.items()
                     if outcome == "passed" and mysql.get(name) != "passed")
-    print(f"Pass with tidb:// but not with mysql+pymysql: {len(gained)}")
+    print(f"{prefix}Pass with tidb:// but not with mysql+pymysql: {len(gained)}")
     for name in gained:
         print("   +", name)
-    print(f"Pass with mysql+pymysql but not with tidb://: {len(missing)}")
+    print(f"{prefix}Pass with mysql+pymysql but not with tidb://: {len(missing)}")
     for name in missing:
         print("   -", name)
     tidb_failures = sorted(name for name, outcome in tidb.items() if outcome == "failed")
     if tidb_failures:
-        print(f"tidb:// failures: {len(tidb_failures)}")
+        print(f"{prefix}tidb:// failures: {len(tidb_failures)}")
     return 1 if missing or tidb_failures else 0
+
+
+def main(extra: list[str]) -> int:
+    extra = _with_dburi(extra)
+    REPORTS.mkdir(parents=True, exist_ok=True)
+    return max(compare_suite(suite, extra) for suite in SUITES)
 
 
 if __name__ == "__main__":

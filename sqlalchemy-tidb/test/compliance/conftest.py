@@ -1,4 +1,4 @@
-"""Runs SQLAlchemy's compliance suite against a TiDB given by URL, through either dialect.
+"""Runs SQLAlchemy's (or Alembic's) suite against a TiDB given by URL, through either dialect.
 
 SQLAlchemy's own pytest plugin (loaded by setup.cfg's `-p`) does the work; this file points
 it at the TiDB of `--dburi` (SQLAlchemy's own option: a URL of a user who may create
@@ -6,6 +6,8 @@ databases) and provisions the databases it needs:
 
 - `--dialect tidb` (default) or `--dialect mysql+pymysql` picks the dialect: the URL's scheme
   is replaced, so both can be compared on the same server with the same requirements;
+- `--suite sqlalchemy` (default, test_suite.py) or `--suite alembic` (test_alembic_suite.py,
+  with the requirements of sqlalchemy_tidb/alembic_requirements.py) picks the suite;
 - the suite's tables live in databases of their own, `sqla_<backend>` plus its
   `_test_schema` and `_test_schema_2` (SQLAlchemy's "follower" databases), created afresh by
   the backend's provisioning hooks (sqlalchemy_tidb/provision.py for tidb://,
@@ -14,17 +16,40 @@ databases) and provisions the databases it needs:
 
 from __future__ import annotations
 
+import importlib
 import re
-from typing import Any
+from pathlib import Path
+from typing import Any, NamedTuple
 
 import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.testing import provision
 from sqlalchemy.testing.plugin import plugin_base
-from sqlalchemy_tidb.requirements import KNOWN_TIDB_ISSUES
 
 DIALECTS = ("tidb", "mysql+pymysql")
+
+
+class Suite(NamedTuple):
+    """One suite this folder runs: its test module, requirements, and known TiDB issues."""
+
+    module: str
+    #: The package its test classes come from (for names without the per-backend suffix).
+    package: str
+    #: `module:Class` of the requirements, as in setup.cfg's [sqla_testing].
+    requirements: str
+    #: `module:NAME` of its KNOWN_TIDB_ISSUES-like dict.
+    known_issues: str
+
+
+SUITES = {
+    "sqlalchemy": Suite("test_suite.py", "sqlalchemy.testing.suite",
+                        "sqlalchemy_tidb.requirements:TiDBRequirements",
+                        "sqlalchemy_tidb.requirements:KNOWN_TIDB_ISSUES"),
+    "alembic": Suite("test_alembic_suite.py", "alembic.testing.suite",
+                     "sqlalchemy_tidb.alembic_requirements:TiDBAlembicRequirements",
+                     "sqlalchemy_tidb.alembic_requirements:KNOWN_TIDB_ALEMBIC_ISSUES"),
+}
 
 _state: dict[str, Any] = {}
 
@@ -32,6 +57,26 @@ _state: dict[str, Any] = {}
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--dialect", choices=DIALECTS, default="tidb",
                      help="the SQLAlchemy dialect to run the suite through (default: tidb)")
+    parser.addoption("--suite", choices=SUITES, default="sqlalchemy",
+                     help="SQLAlchemy's compliance suite (default) or Alembic's dialect suite")
+
+
+def _suite(config: pytest.Config) -> Suite:
+    return SUITES[config.getoption("suite")]
+
+
+def _load(reference: str) -> Any:
+    """The object `module:name` names."""
+    module, name = reference.split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    # Each suite's module is collected only when --suite names it.
+    modules = {suite.module for suite in SUITES.values()}
+    if collection_path.name in modules and collection_path.name != _suite(config).module:
+        return True
+    return None
 
 
 def _suite_urls(config: pytest.Config) -> list[URL]:
@@ -51,6 +96,8 @@ def _suite_urls(config: pytest.Config) -> list[URL]:
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
     # Runs after SQLAlchemy's plugin has read its options; its engines are made at session start.
+    # It reads the requirements class from setup.cfg then too: the suite's own replaces it.
+    plugin_base.file_config.set("sqla_testing", "requirement_cls", _suite(config).requirements)
     if hasattr(config, "workerinput"):  # an xdist worker: SQLAlchemy provisions it itself
         return
     urls = _suite_urls(config)
@@ -79,22 +126,24 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             server.dispose()
 
 
-def _suite_name(item: pytest.Item) -> str:
+def _suite_name(item: pytest.Item, package: str) -> str:
     """`Class::test[params]`, without the per-backend suffix SQLAlchemy adds to class names."""
     suite_classes = [base for base in (item.cls.__mro__ if item.cls else ())
-                     if base.__module__.startswith("sqlalchemy.testing.suite")]
+                     if base.__module__.startswith(package)]
     return f"{suite_classes[0].__name__ if suite_classes else ''}::{item.name}"
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
                                   items: list[pytest.Item]) -> None:
-    # Known TiDB issues (sqlalchemy_tidb/requirements.py): each matching test is marked.
-    # Patterns use * as the only wildcard; brackets are literal (parametrized test ids).
+    # Known TiDB issues (sqlalchemy_tidb/requirements.py, alembic_requirements.py): each
+    # matching test is marked. Patterns use * as the only wildcard; brackets are literal
+    # (parametrized test ids).
+    suite = _suite(config)
     patterns = [(re.compile(re.escape(pattern).replace(r"\*", ".*") + r"\Z"), kind, reason)
-                for pattern, (kind, reason) in KNOWN_TIDB_ISSUES.items()]
+                for pattern, (kind, reason) in _load(suite.known_issues).items()]
     for item in items:
-        name = _suite_name(item)
+        name = _suite_name(item, suite.package)
         for pattern, kind, reason in patterns:
             if pattern.match(name):
                 marker = (pytest.mark.skip(reason=reason) if kind == "skip"
