@@ -24,7 +24,6 @@ from sqlalchemy.testing import provision
 from sqlalchemy.testing.plugin import plugin_base
 from sqlalchemy_tidb.requirements import KNOWN_TIDB_ISSUES
 
-
 DIALECTS = ("tidb", "mysql+pymysql")
 
 _state: dict[str, Any] = {}
