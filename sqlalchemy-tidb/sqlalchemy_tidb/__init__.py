@@ -27,6 +27,7 @@ from sqlalchemy_tidb.base import (
     parse_tidb_version,
 )
 from sqlalchemy_tidb.exc import (
+    EntryTooLarge,
     InvalidDialectOption,
     InvalidVector,
     IsolationLevelUnsupported,
@@ -56,6 +57,7 @@ __all__ = [
     "SAVEPOINT_MIN_VERSION",
     "TXN_MODES",
     "VECTOR",
+    "EntryTooLarge",
     "InvalidDialectOption",
     "InvalidVector",
     "IsolationLevelUnsupported",
