@@ -97,7 +97,8 @@ def test_a_transaction_over_txn_total_size_limit_is_transaction_too_large(
     if limit == DEFAULT_TXN_TOTAL_SIZE_LIMIT:
         pytest.skip("this TiDB leaves txn-total-size-limit at its default, which TiDB v6.5+ "
                     "does not enforce (a transaction is bounded by tidb_mem_quota_query, 8175); "
-                    "8004 needs a TiDB configured with another limit")
+                    "8004 needs a TiDB configured with another limit (the project runs this test "
+                    "on one: tests/test_transaction_too_large.py)")
     rows = limit // (1024 * 1024) + 2
 
     def write_past_the_limit() -> None:
