@@ -5,8 +5,8 @@ Two options, on an engine, a connection, a session's connection or one statement
 - `tidb_read_staleness=N` (whole seconds, 0 or more): the connection's reads may be up to N
   seconds old (session variable `tidb_read_staleness = -N`). TiDB picks the read timestamp
   within that window. It is a connection setting, so it goes on an engine or a connection
-  (`session.connection(execution_options=...)`, `Session(bind=engine.execution_options(...))`),
-  not on a single statement, and it is set back to 0 when the connection returns to the pool.
+  (`session.connection(execution_options=...)`, `Session(bind=engine.execution_options(...))`);
+  on a single statement it is refused. The pool sets it back to 0 when the connection returns.
 - `tidb_as_of_timestamp=<datetime or ISO text>`: each SELECT reads the data as it was at that
   instant (`FROM t AS OF TIMESTAMP ...` for every table the SELECT names). An aware datetime is
   exact; a naive one, or text without an offset, is this machine's local time, as Python's
@@ -100,7 +100,14 @@ def check_execution_options(options: Mapping[str, Any]) -> None:
 
 def apply_as_of_timestamp(connection: Any, statement: Any, multiparams: Any, params: Any,
                           execution_options: Mapping[str, Any]) -> tuple[Any, Any, Any]:
-    """The `before_execute` listener that puts AS OF TIMESTAMP on SELECTs given the option."""
+    """The `before_execute` listener: AS OF TIMESTAMP on SELECTs given the option."""
+    if READ_STALENESS in getattr(statement, "_execution_options", {}):
+        # SQLAlchemy would ignore a connection characteristic given to one statement.
+        raise InvalidDialectOption(
+            f"{READ_STALENESS} is a connection setting and does nothing on one statement: put "
+            "it on the engine or connection (connection.execution_options(...), or "
+            "session.connection(execution_options={...})), or give this statement "
+            f"{AS_OF_TIMESTAMP}=<a past instant>.")
     value = execution_options.get(AS_OF_TIMESTAMP)
     if value is None:
         return statement, multiparams, params

@@ -148,3 +148,11 @@ def test_as_of_refuses_text_it_cannot_rewrite(engine: Engine, notes: Table) -> N
         tidb_as_of_timestamp=past)
     with engine.connect() as connection, pytest.raises(InvalidDialectOption, match=r"text\(\)"):
         connection.execute(statement)
+
+
+def test_read_staleness_on_one_statement_is_refused_not_ignored(engine: Engine,
+                                                                notes: Table) -> None:
+    query = select(notes.c.name).execution_options(tidb_read_staleness=STALENESS)
+    with engine.connect() as connection, pytest.raises(InvalidDialectOption,
+                                                       match="connection setting"):
+        connection.execute(query)
