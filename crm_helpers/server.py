@@ -87,6 +87,9 @@ class LocalTiDB:
     host: str = LOCAL_HOST
     #: TLS for the SQL port; None (the project's default) serves plain TCP on localhost only.
     tls: ServerTLS | None = None
+    #: performance.txn-total-size-limit in bytes; None leaves TiDB's default, which TiDB v6.5+
+    #: does not enforce (a transaction is bounded by tidb_mem_quota_query instead).
+    txn_total_size_limit: int | None = None
 
     def __post_init__(self) -> None:
         check_port(self.port, "The SQL port (--port, TIDB_PORT)")
@@ -510,7 +513,9 @@ def _write_config(local: LocalTiDB) -> Path:
         # of up to a minute: 10 to 70 s instead of 60 to 120 s, so an ANALYZE after a bulk
         # load need not wait long (crm_helpers.statistics).
         'stats-lease = "500ms"\n'
-        "[log]\n"
+        + (f"txn-total-size-limit = {int(local.txn_total_size_limit)}\n"
+           if local.txn_total_size_limit is not None else "")
+        + "[log]\n"
         f'slow-query-file = "{local.home / "tidb-slow.log"}"\n'
         "[log.file]\n"
         f'filename = "{local.log_file}"\n'

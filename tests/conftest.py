@@ -94,15 +94,16 @@ def free_ports(count: int) -> list[int]:
 
 
 @contextmanager
-def spare_tidb(home: Path, *, start: bool = True,
-               tls: ServerTLS | None = None) -> Iterator[LocalTiDB]:
+def spare_tidb(home: Path, *, start: bool = True, tls: ServerTLS | None = None,
+               txn_total_size_limit: int | None = None) -> Iterator[LocalTiDB]:
     """A local TiDB of its own in `home` on two free ports, stopped on leaving, whatever happened.
 
     It is never the session's server: everything here goes by its own folder's pid file, so
     a test may stop, freeze or kill it. With `start=False` the test starts it itself.
     """
     port, status_port = free_ports(2)
-    local = LocalTiDB(home=home, port=port, status_port=status_port, tls=tls)
+    local = LocalTiDB(home=home, port=port, status_port=status_port, tls=tls,
+                      txn_total_size_limit=txn_total_size_limit)
     try:
         if start:
             start_local_tidb(local)

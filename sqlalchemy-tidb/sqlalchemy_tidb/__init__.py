@@ -4,6 +4,7 @@ The dialect is split by concern, like sqlalchemy-cockroachdb:
 
 - `base`: the dialect class (version, isolation levels, the tidb_txn_mode execution option,
   sequences, savepoints, XA refused);
+- `stale_read`: the tidb_read_staleness and tidb_as_of_timestamp execution options;
 - `connect`: timeouts, verified TLS and UTF-8 passwords for every connection;
 - `ddl_compiler`: AUTO_RANDOM, CLUSTERED keys, TiDB table options, vector indexes;
 - `stmt_compiler`: statements (FOR UPDATE SKIP LOCKED refused);
@@ -28,6 +29,7 @@ from sqlalchemy_tidb.base import (
     parse_tidb_version,
 )
 from sqlalchemy_tidb.exc import (
+    EntryTooLarge,
     InvalidDialectOption,
     InvalidVector,
     IsolationLevelUnsupported,
@@ -64,6 +66,7 @@ __all__ = [
     "SAVEPOINT_MIN_VERSION",
     "TXN_MODES",
     "VECTOR",
+    "EntryTooLarge",
     "InvalidDialectOption",
     "InvalidVector",
     "IsolationLevelUnsupported",

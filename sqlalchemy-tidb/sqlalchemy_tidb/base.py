@@ -22,7 +22,7 @@ from sqlalchemy.dialects.mysql.pymysql import MySQLDialect_pymysql
 from sqlalchemy.engine import reflection
 from sqlalchemy.engine.characteristics import ConnectionCharacteristic
 
-from sqlalchemy_tidb import connect
+from sqlalchemy_tidb import connect, stale_read
 from sqlalchemy_tidb.ddl_compiler import TiDBDDLCompiler
 from sqlalchemy_tidb.errors import refine_tidb_error
 from sqlalchemy_tidb.exc import InvalidDialectOption, NotTiDB, UnsupportedByTiDB
@@ -143,7 +143,8 @@ class TiDBDialect(MySQLDialect_pymysql):
     ]
 
     connection_characteristics = util.immutabledict(
-        {**MySQLDialect.connection_characteristics, "tidb_txn_mode": TxnModeCharacteristic()})
+        {**MySQLDialect.connection_characteristics, "tidb_txn_mode": TxnModeCharacteristic(),
+         stale_read.READ_STALENESS: stale_read.ReadStalenessCharacteristic()})
 
     #: TiDB's release as (major, minor, patch), read when the first connection is made.
     tidb_version: tuple[int, int, int] | None = None
@@ -163,6 +164,16 @@ class TiDBDialect(MySQLDialect_pymysql):
         # TiDB's own errors (write conflicts, transaction too large, ...) become subclasses of
         # the SQLAlchemy class they already have (sqlalchemy_tidb.errors).
         event.listen(engine, "handle_error", refine_tidb_error, retval=True)
+        # SELECTs given tidb_as_of_timestamp read the past (sqlalchemy_tidb.stale_read).
+        event.listen(engine, "before_execute", stale_read.apply_as_of_timestamp, retval=True)
+
+    def set_engine_execution_options(self, engine: Any, opts: Any) -> None:
+        stale_read.check_execution_options(opts)  # now, not at the next connect
+        super().set_engine_execution_options(engine, opts)
+
+    def set_connection_execution_options(self, connection: Any, opts: Any) -> None:
+        stale_read.check_execution_options(opts)
+        super().set_connection_execution_options(connection, opts)
 
     def initialize(self, connection: Any) -> None:
         super().initialize(connection)

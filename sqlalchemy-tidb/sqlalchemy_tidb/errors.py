@@ -17,6 +17,7 @@ from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.exc import DBAPIError
 
 from sqlalchemy_tidb.exc import (
+    EntryTooLarge,
     IsolationLevelUnsupported,
     RefinedError,
     SharedLocksUnsupported,
@@ -29,6 +30,7 @@ from sqlalchemy_tidb.transaction import describe_retryable, is_retryable
 
 # TiDB's codes for the errors below.
 TRANSACTION_TOO_LARGE = 8004  # "Transaction is too large, size: 104857600"
+ENTRY_TOO_LARGE = 8025  # "entry too large, the max entry size is 6291456, the size of data is ..."
 UNSUPPORTED_DDL = 8200  # "Unsupported add vector index: unsupported empty TiFlash replica ..."
 NOOP_FUNCTION = 1235  # "function LOCK IN SHARE MODE has only noop implementation in tidb now"
 ISOLATION_NOT_SUPPORTED = 8048  # "The isolation level 'SERIALIZABLE' is not supported."
@@ -61,11 +63,24 @@ def _write_conflict(code: int, message: str) -> Refinement:
 def _too_large(code: int, message: str) -> Refinement:
     return TransactionTooLarge, (
         f"TiDB refused the transaction as too large ({message}); nothing of it was committed. "
-        "A transaction's total size is limited by txn-total-size-limit and each row by "
-        "txn-entry-size-limit (100 MiB and 6 MiB by default). Ways out: commit in smaller "
-        "transactions (batches of a few thousand rows), load files with LOAD DATA, or let TiDB "
+        "Its size limit is this TiDB's txn-total-size-limit (configuration, [performance]; "
+        "left at its default of 100 MiB, TiDB v6.5+ bounds a transaction by the session's "
+        "memory quota, tidb_mem_quota_query, instead). Ways out: commit in smaller "
+        "transactions (batches of a few thousand rows), load files with LOAD DATA, let TiDB "
         "split a big DML statement with its non-transactional BATCH ON <column> LIMIT <n> "
-        "<statement>.")
+        "<statement>, or have the server's txn-total-size-limit raised.")
+
+
+def _entry_too_large(code: int, message: str) -> Refinement:
+    # The same kind of refusal as 8004, for one row: a key-value entry over the entry limit.
+    return EntryTooLarge, (
+        f"TiDB refused a row as too large ({message}); nothing of the transaction was "
+        "committed. One row may be at most txn-entry-size-limit bytes (6 MiB by default; the "
+        "session variable tidb_txn_entry_size_limit overrides it, up to 120 MiB). Ways out: "
+        "keep large values (files, images, documents) outside the table and store a "
+        "reference, split a value over several rows, or raise the limit, e.g. SET SESSION "
+        "tidb_txn_entry_size_limit = 33554432 (32 MiB; max_allowed_packet must allow the "
+        "statement too).")
 
 
 def _tiflash_required(code: int, message: str) -> Refinement:
@@ -106,6 +121,7 @@ RULES: dict[int, Rule] = {
     **dict.fromkeys((9007, 8002, 8022, 8028, 1213, 1205), _write_conflict),
     UNKNOWN_ERROR: _unknown_error,
     TRANSACTION_TOO_LARGE: _too_large,
+    ENTRY_TOO_LARGE: _entry_too_large,
     UNSUPPORTED_DDL: _tiflash_required,
     NOOP_FUNCTION: _no_shared_locks,
     ISOLATION_NOT_SUPPORTED: _isolation_level,

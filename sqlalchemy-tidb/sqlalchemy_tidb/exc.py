@@ -77,6 +77,10 @@ class TransactionTooLarge(RefinedError, sa_exc.OperationalError):
     """TiDB refused a transaction bigger than its size limit (error 8004); nothing was committed."""
 
 
+class EntryTooLarge(TransactionTooLarge):
+    """TiDB refused one row bigger than its entry size limit (error 8025); nothing was committed."""
+
+
 class TiFlashRequired(RefinedError, sa_exc.OperationalError):
     """The statement needs TiFlash, TiDB's columnar engine, which this TiDB does not have."""
 
