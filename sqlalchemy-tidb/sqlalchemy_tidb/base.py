@@ -112,12 +112,17 @@ def parse_tidb_version(server_version: str) -> tuple[int, int, int] | None:
                   "The tidb:// dialect only talks to TiDB; check the host and port in the URL.")
 
 
-class TiDBDialect(MySQLDialect_pymysql):
-    """MySQL/PyMySQL with TiDB's version, isolation, sequences, DDL options and VECTOR."""
+class TiDBDialectMixin:
+    """TiDB's additions to a MySQL dialect; put it first among the bases, before the driver's.
+
+    `TiDBDialect` (PyMySQL) and `TiDBDialect_asyncmy` (sqlalchemy_tidb.asyncmy) are this mixin
+    on SQLAlchemy's MySQL dialect for their driver, so each TiDB addition is written once. A
+    driver's dialect adds `driver`, `connect()` and, if needed, `driver_parameters()`.
+    """
 
     name = "tidb"
-    driver = "pymysql"
     supports_statement_cache = True
+    _tls: connect.TLSPolicy
 
     statement_compiler = TiDBCompiler
     ddl_compiler = TiDBDDLCompiler
@@ -256,7 +261,7 @@ class TiDBDialect(MySQLDialect_pymysql):
 
     # Every connection has timeouts and verified TLS (sqlalchemy_tidb.connect has the rules).
     def create_connect_args(self, url: Any, _translate_args: Any = None) -> Any:
-        _check_url_options(url)
+        _check_url_options(url, self.driver, self.driver_parameters())
         if url.port is not None and not 0 < url.port < 65536:
             raise InvalidDialectOption(f"The port in the URL is {url.port}; it must be from 1 "
                                        "to 65535.")
@@ -264,8 +269,24 @@ class TiDBDialect(MySQLDialect_pymysql):
         timeouts = connect.timeouts_from(url.query)
         plain = url.difference_update_query(
             [name for name in url.query if name.startswith("ssl") or name in timeouts])
-        args, opts = super().create_connect_args(plain, _translate_args)
+        # The async drivers' dialects supply their own translation of the URL's names.
+        given = () if _translate_args is None else (_translate_args,)
+        args, opts = super().create_connect_args(plain, *given)  # type: ignore[misc]
         return args, connect.connect_options(opts, self._tls, timeouts)
+
+    @classmethod
+    def driver_parameters(cls) -> set[str]:
+        """The keyword arguments of the driver's connection class (URL options must be some)."""
+        import pymysql
+
+        return set(inspect.signature(pymysql.connections.Connection.__init__).parameters)
+
+
+class TiDBDialect(TiDBDialectMixin, MySQLDialect_pymysql):
+    """MySQL/PyMySQL with TiDB's version, isolation, sequences, DDL options and VECTOR."""
+
+    driver = "pymysql"
+    supports_statement_cache = True
 
     def connect(self, *cargs: Any, **cparams: Any) -> Any:
         connection = connect.open_connection(self.loaded_dbapi, cparams, self._tls)
@@ -274,17 +295,15 @@ class TiDBDialect(MySQLDialect_pymysql):
         return connection
 
 
-def _check_url_options(url: Any) -> None:
-    """Refuse a URL query option PyMySQL does not take, before it fails deep in the driver."""
-    import pymysql
-
-    known = set(inspect.signature(pymysql.connections.Connection.__init__).parameters)
-    known |= {*connect.TLS_OPTIONS, *connect.TIMEOUT_OPTIONS, "ssl_cipher"}
+def _check_url_options(url: Any, driver: str, parameters: set[str]) -> None:
+    """Refuse a URL query option the driver does not take, before it fails deep in the driver."""
+    known = parameters | {*connect.TLS_OPTIONS, *connect.TIMEOUT_OPTIONS, "ssl_cipher"}
     unknown = sorted(name for name in url.query if name not in known)
     if unknown:
         raise InvalidDialectOption(
             f"The URL has the option{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}, "
-            "which the tidb dialect does not know. Options go to PyMySQL's connect(), such as "
+            f"which the tidb dialect does not know. Options go to the {driver} driver's connect(), "
+            "such as "
             "charset, connect_timeout, read_timeout, ssl_ca or init_command; check the spelling, "
             "or pass other settings in create_engine(connect_args={...}).")
 
