@@ -1,12 +1,15 @@
 """Run SQLAlchemy's compliance suite through tidb:// and mysql+pymysql://, and compare.
 
+The same again for the async pair, tidb+asyncmy:// and mysql+asyncmy:// (PAIRS below).
+
     python test/compliance/compare.py --dburi tidb://root@127.0.0.1:4000/ [pytest arguments]
 
 (or the URL in SQLALCHEMY_TIDB_TEST_URL, which keeps a password off the command line). Both
 runs use the same TiDB and the same requirements (setup.cfg here). Prints passed / failed /
 skipped for each dialect and the run times, lists every test that passes with mysql+pymysql
-but not with tidb://, and exits non-zero if there is any such test or if the tidb:// run has
-a failure. The JUnit reports stay in build/compliance/ under the current directory.
+but not with tidb:// (and with mysql+asyncmy but not tidb+asyncmy), and exits non-zero if there
+is any such test or if a tidb run has a failure. The JUnit reports stay in build/compliance/
+under the current directory.
 """
 
 from __future__ import annotations
@@ -24,8 +27,12 @@ HERE = Path(__file__).resolve().parent
 #: Where the JUnit reports of the last comparison stay for inspection.
 REPORTS = Path("build") / "compliance"
 URL_VARIABLE = "SQLALCHEMY_TIDB_TEST_URL"
-DIALECTS = ("tidb", "mysql+pymysql")
-_BACKEND_SUFFIX = re.compile(r"_[a-z]+\+[a-z0-9]+_[0-9_]+$")
+#: (tidb dialect, the MySQL dialect it is compared with), each run through the suite.
+PAIRS = (("tidb", "mysql+pymysql"), ("tidb+asyncmy", "mysql+asyncmy"))
+DIALECTS = tuple(dialect for pair in PAIRS for dialect in pair)
+# SQLAlchemy names each class after the backend: CTETest_tidb+pymysql_8_0_11_5_6, and
+# CTETest_mysql+asyncmy_async_8_0_11_5_6 for an async driver.
+_BACKEND_SUFFIX = re.compile(r"_[a-z]+\+[a-z0-9]+(_async)?_[0-9_]+$")
 
 
 def run_suite(dialect: str, report: Path, extra: list[str]) -> tuple[int, float]:
@@ -51,7 +58,6 @@ def outcomes(report: Path) -> dict[str, str]:
     """Each test's outcome in a JUnit report (passed, failed or skipped), by dialect-free name."""
     result = {}
     for case in ET.parse(report).getroot().iter("testcase"):
-        # SQLAlchemy names each class after the backend: CTETest_tidb+pymysql_8_0_11_5_6.
         suite_class = _BACKEND_SUFFIX.sub("", case.get("classname") or "")
         name = f"{suite_class}::{case.get('name')}"
         if case.find("failure") is not None or case.find("error") is not None:
@@ -79,21 +85,28 @@ def main(extra: list[str]) -> int:
         counts = Counter(results[dialect].values())
         print(f"{dialect:>15}: {counts['passed']} passed, {counts['failed']} failed, "
               f"{counts['skipped']} skipped in {seconds:.0f} s")
-    tidb, mysql = results["tidb"], results["mysql+pymysql"]
+    worse = [compare(results[tidb_dialect], results[mysql_dialect], tidb_dialect, mysql_dialect)
+             for tidb_dialect, mysql_dialect in PAIRS]
+    return 1 if any(worse) else 0
+
+
+def compare(tidb: dict[str, str], mysql: dict[str, str], tidb_name: str, mysql_name: str) -> bool:
+    """Print how a tidb run differs from its MySQL run; True if it is worse (or failed)."""
+    tidb_url = f"{tidb_name}://"
     missing = sorted(name for name, outcome in mysql.items()
                      if outcome == "passed" and tidb.get(name) != "passed")
     gained = sorted(name for name, outcome in tidb.items()
                     if outcome == "passed" and mysql.get(name) != "passed")
-    print(f"Pass with tidb:// but not with mysql+pymysql: {len(gained)}")
+    print(f"Pass with {tidb_url} but not with {mysql_name}: {len(gained)}")
     for name in gained:
         print("   +", name)
-    print(f"Pass with mysql+pymysql but not with tidb://: {len(missing)}")
+    print(f"Pass with {mysql_name} but not with {tidb_url}: {len(missing)}")
     for name in missing:
         print("   -", name)
     tidb_failures = sorted(name for name, outcome in tidb.items() if outcome == "failed")
     if tidb_failures:
-        print(f"tidb:// failures: {len(tidb_failures)}")
-    return 1 if missing or tidb_failures else 0
+        print(f"{tidb_url} failures: {len(tidb_failures)}")
+    return bool(missing or tidb_failures)
 
 
 if __name__ == "__main__":

@@ -24,8 +24,9 @@ from sqlalchemy.testing import provision
 from sqlalchemy.testing.plugin import plugin_base
 from sqlalchemy_tidb.requirements import KNOWN_TIDB_ISSUES
 
-
-DIALECTS = ("tidb", "mysql+pymysql")
+#: The dialects the suite can run through: tidb:// and SQLAlchemy's MySQL dialect, over PyMySQL
+#: and over the async driver (sqlalchemy_tidb/asyncmy.py); mysql+aiomysql for comparing drivers.
+DIALECTS = ("tidb", "mysql+pymysql", "tidb+asyncmy", "mysql+asyncmy", "mysql+aiomysql")
 
 _state: dict[str, Any] = {}
 
@@ -49,6 +50,15 @@ def _suite_urls(config: pytest.Config) -> list[URL]:
     return [url]
 
 
+def _provisioning_url(url: URL) -> URL:
+    """The URL to create and drop the suite's databases with: over PyMySQL, the sync driver.
+
+    The hooks are the backend's (tidb or mysql) whatever the driver, and run outside the
+    suite's event loop, where an async driver cannot connect.
+    """
+    return url.set(drivername=f"{url.get_backend_name()}+pymysql", database=None)
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
     # Runs after SQLAlchemy's plugin has read its options; its engines are made at session start.
@@ -60,7 +70,7 @@ def pytest_configure(config: pytest.Config) -> None:
     created = []
     for url in urls:
         url.get_dialect().load_provisioning()
-        server = create_engine(url.set(database=None))
+        server = create_engine(_provisioning_url(url))
         try:
             provision.create_db(url, server, ident)
         finally:
@@ -73,7 +83,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     ident, created = _state.pop("created", (None, []))
     for url in created:
-        server = create_engine(url.set(database=None))
+        server = create_engine(_provisioning_url(url))
         try:
             provision.drop_db(url, server, ident)
         finally:
