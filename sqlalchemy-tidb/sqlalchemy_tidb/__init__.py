@@ -14,7 +14,8 @@ The dialect is split by concern, like sqlalchemy-cockroachdb:
 - `provision` and `requirements`: what SQLAlchemy's compliance suite needs.
 
 SQLAlchemy finds the dialect through the `sqlalchemy.dialects` entry points `tidb` and
-`tidb.pymysql`.
+`tidb.pymysql`, and its async twin (`asyncmy`: `TiDBDialect_asyncmy`, the same
+`TiDBDialectMixin` on asyncmy, for `create_async_engine`) through `tidb.asyncmy`.
 """
 
 from sqlalchemy_tidb.base import (
