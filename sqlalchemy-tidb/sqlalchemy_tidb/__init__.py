@@ -9,7 +9,8 @@ The dialect is split by concern, like sqlalchemy-cockroachdb:
 - `stmt_compiler`: statements (FOR UPDATE SKIP LOCKED refused);
 - `reflection`: TiDB's `/*T![...] */` options read back from SHOW CREATE TABLE;
 - `vector`: the VECTOR type and its distance functions;
-- `transaction`: `run_transaction`, the retry loop for TiDB's retryable errors;
+- `transaction`: `run_transaction` (and `run_transaction_async`), the retry loop for TiDB's
+  retryable errors;
 - `errors` and `exc`: TiDB's errors as subclasses of SQLAlchemy's classes;
 - `provision` and `requirements`: what SQLAlchemy's compliance suite needs.
 
@@ -45,6 +46,7 @@ from sqlalchemy_tidb.transaction import (
     is_retryable,
     retryable_code,
     run_transaction,
+    run_transaction_async,
 )
 from sqlalchemy_tidb.vector import VECTOR
 
@@ -75,4 +77,5 @@ __all__ = [
     "parse_tidb_version",
     "retryable_code",
     "run_transaction",
+    "run_transaction_async",
 ]

@@ -23,9 +23,8 @@ The connection rules of `sqlalchemy_tidb.connect` hold here too, with these diff
   a separate TCP connection (no credentials are sent on it) to learn whether TLS is offered:
   one more round trip per pooled connection, so that "preferred" and "required" mean what they
   mean on `tidb://`.
-- `run_transaction` is sync only (it sleeps between attempts with time.sleep); for an async
-  engine, `run_transaction(async_engine.sync_engine, work)` inside `AsyncConnection.run_sync`
-  or `AsyncSession.run_sync` gives the same retries to synchronous work.
+- Retries: `run_transaction_async(async_engine_or_async_sessionmaker, work)` is the retry
+  loop of `run_transaction` for `async def work(connection_or_session)`.
 """
 
 from __future__ import annotations

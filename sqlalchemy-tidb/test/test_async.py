@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from sqlalchemy import BigInteger, Column, Integer, MetaData, Sequence, String, Table, select, text
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy_tidb import VECTOR, InvalidDialectOption, WriteConflict
+from sqlalchemy_tidb import VECTOR, InvalidDialectOption, WriteConflict, run_transaction_async
 from sqlalchemy_tidb.asyncmy import TiDBDialect_asyncmy
 
 pytest.importorskip("asyncmy")
@@ -214,3 +214,42 @@ def test_a_port_that_is_not_mysql_is_named_within_the_connect_timeout(async_url:
             run(silent.update_query_dict({"connect_timeout": "1"}), connect)
     finally:
         listener.close()
+
+
+def test_run_transaction_async_runs_the_loser_of_a_write_conflict_again(async_url: URL) -> None:
+    table = f"counter_{secrets.token_hex(3)}"
+
+    async def work(engine: AsyncEngine) -> tuple[int, list[int]]:
+        async with engine.begin() as connection:
+            await connection.exec_driver_sql(f"CREATE TABLE {table} (id INT PRIMARY KEY, n INT)")
+            await connection.exec_driver_sql(f"INSERT INTO {table} VALUES (1, 0)")
+        optimistic = engine.execution_options(tidb_txn_mode="optimistic")
+        both_read = asyncio.Barrier(2)
+        retried: list[int] = []
+
+        async def increment(connection: Any) -> None:
+            n = (await connection.exec_driver_sql(f"SELECT n FROM {table} WHERE id = 1")).scalar()
+            if not retried:  # the first attempts: both read 0 before either writes
+                await both_read.wait()
+            await connection.exec_driver_sql(f"UPDATE {table} SET n = {n + 1} WHERE id = 1")
+
+        await asyncio.gather(*(run_transaction_async(
+            optimistic, increment, max_backoff=0.01,
+            on_retry=lambda attempt, error, pause: retried.append(error.orig.args[0]))
+            for _ in range(2)))
+        async with engine.connect() as connection:
+            n = (await connection.exec_driver_sql(f"SELECT n FROM {table}")).scalar()
+        return n, retried
+
+    n, retried = run(async_url, work)
+    assert retried == [9007], "one of the two lost the conflict and ran again"
+    assert n == 2, "both increments are counted"
+
+
+def test_run_transaction_async_refuses_a_session_or_connection(async_url: URL) -> None:
+    async def work(engine: AsyncEngine) -> None:
+        async with engine.connect() as connection:
+            with pytest.raises(ArgumentError, match="AsyncEngine or async_sessionmaker"):
+                await run_transaction_async(connection, lambda c: c.execute(text("SELECT 1")))
+
+    run(async_url, work)
