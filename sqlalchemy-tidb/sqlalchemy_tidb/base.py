@@ -44,6 +44,16 @@ _TIDB_CLOUD_RELEASE = re.compile(r"-TiDB-CLOUD\.(\d{4})(\d{2})\.(\d+)", re.IGNOR
 TXN_MODES = ("pessimistic", "optimistic")
 
 
+def txn_mode(value: Any) -> str:
+    """The transaction mode `value` names, lower case; InvalidDialectOption if it names none."""
+    if not isinstance(value, str) or value.strip().lower() not in TXN_MODES:
+        raise InvalidDialectOption(
+            f"tidb_txn_mode {value!r} is not a TiDB transaction mode: use 'pessimistic' "
+            "(the default: writes lock rows as they go) or 'optimistic' (conflicts show up "
+            "at commit as WriteConflict 9007).")
+    return value.strip().lower()
+
+
 class TxnModeCharacteristic(ConnectionCharacteristic):
     """The `tidb_txn_mode` execution option: a connection's transactions pessimistic or optimistic.
 
@@ -55,12 +65,7 @@ class TxnModeCharacteristic(ConnectionCharacteristic):
     transactional = True
 
     def set_characteristic(self, dialect: Any, dbapi_conn: Any, value: Any) -> None:
-        if not isinstance(value, str) or value.strip().lower() not in TXN_MODES:
-            raise InvalidDialectOption(
-                f"tidb_txn_mode {value!r} is not a TiDB transaction mode: use 'pessimistic' "
-                "(the default: writes lock rows as they go) or 'optimistic' (conflicts show up "
-                "at commit as WriteConflict 9007).")
-        mode = value.strip().lower()
+        mode = txn_mode(value)
         if mode == "optimistic" and self._isolation(dbapi_conn) == "READ-COMMITTED":
             # TiDB would quietly give snapshot reads (REPEATABLE READ) instead.
             raise UnsupportedByTiDB(
@@ -162,6 +167,13 @@ class TiDBDialectMixin:
         if isinstance(level, str):
             refuse_missing_isolation_level(level)
         super().__init__(**kwargs)
+
+    def set_engine_execution_options(self, engine: Any, opts: Any) -> None:
+        # Checked now: the check on each new connection would come after the pool had handed
+        # one out, and a refusal there leaves that connection to the garbage collector.
+        if "tidb_txn_mode" in opts:
+            txn_mode(opts["tidb_txn_mode"])
+        super().set_engine_execution_options(engine, opts)  # type: ignore[misc]
 
     @classmethod
     def engine_created(cls, engine: Any) -> None:

@@ -85,8 +85,10 @@ def test_tidb_txn_mode_is_set_per_connection_and_checked(async_url: URL) -> None
                 modes.append((await connection.exec_driver_sql(
                     "SELECT @@SESSION.tidb_txn_mode")).scalar())
         with pytest.raises(InvalidDialectOption, match="not a TiDB transaction mode"):
-            async with engine.execution_options(tidb_txn_mode="eager").connect():
-                pass
+            engine.execution_options(tidb_txn_mode="eager")
+        async with engine.connect() as connection:
+            with pytest.raises(InvalidDialectOption, match="not a TiDB transaction mode"):
+                await connection.execution_options(tidb_txn_mode="eager")
         return modes
 
     assert run(async_url, work) == ["optimistic", "pessimistic"]
