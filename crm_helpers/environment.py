@@ -35,6 +35,8 @@ PURPOSE = {
     "ruff": "linter for the package, tests and notebooks",
     "playwright": "drives JupyterLab in a real Chromium in the browser test",
     "alembic": "migrations through tidb://, tested with Alembic's own suite",
+    "asyncmy": "asyncio MySQL-protocol driver behind tidb+asyncmy:// (create_async_engine)",
+    "greenlet": "lets SQLAlchemy's asyncio layer run its sync core for async engines",
 }
 # In environment.yml only: the interpreter, pip itself, and Go for building tidb-server.
 CONDA_ONLY = ("python", "pip", "go")

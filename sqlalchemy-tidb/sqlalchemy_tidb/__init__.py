@@ -10,14 +10,16 @@ The dialect is split by concern, like sqlalchemy-cockroachdb:
 - `stmt_compiler`: statements (FOR UPDATE SKIP LOCKED refused);
 - `reflection`: TiDB's `/*T![...] */` options read back from SHOW CREATE TABLE;
 - `vector`: the VECTOR type and its distance functions;
-- `transaction`: `run_transaction`, the retry loop for TiDB's retryable errors;
+- `transaction`: `run_transaction` (and `run_transaction_async`), the retry loop for TiDB's
+  retryable errors;
 - `errors` and `exc`: TiDB's errors as subclasses of SQLAlchemy's classes;
 - `provision` and `requirements`: what SQLAlchemy's compliance suite needs;
 - `alembic_impl`: Alembic's migrations for tidb:// (loaded when Alembic is installed), and
   `alembic_requirements` for Alembic's own test suite.
 
 SQLAlchemy finds the dialect through the `sqlalchemy.dialects` entry points `tidb` and
-`tidb.pymysql`.
+`tidb.pymysql`, and its async twin (`asyncmy`: `TiDBDialect_asyncmy`, the same
+`TiDBDialectMixin` on asyncmy, for `create_async_engine`) through `tidb.asyncmy`.
 """
 
 from sqlalchemy_tidb.base import (
@@ -48,6 +50,7 @@ from sqlalchemy_tidb.transaction import (
     is_retryable,
     retryable_code,
     run_transaction,
+    run_transaction_async,
 )
 from sqlalchemy_tidb.vector import VECTOR
 
@@ -86,4 +89,5 @@ __all__ = [
     "parse_tidb_version",
     "retryable_code",
     "run_transaction",
+    "run_transaction_async",
 ]

@@ -44,6 +44,16 @@ _TIDB_CLOUD_RELEASE = re.compile(r"-TiDB-CLOUD\.(\d{4})(\d{2})\.(\d+)", re.IGNOR
 TXN_MODES = ("pessimistic", "optimistic")
 
 
+def txn_mode(value: Any) -> str:
+    """The transaction mode `value` names, lower case; InvalidDialectOption if it names none."""
+    if not isinstance(value, str) or value.strip().lower() not in TXN_MODES:
+        raise InvalidDialectOption(
+            f"tidb_txn_mode {value!r} is not a TiDB transaction mode: use 'pessimistic' "
+            "(the default: writes lock rows as they go) or 'optimistic' (conflicts show up "
+            "at commit as WriteConflict 9007).")
+    return value.strip().lower()
+
+
 class TxnModeCharacteristic(ConnectionCharacteristic):
     """The `tidb_txn_mode` execution option: a connection's transactions pessimistic or optimistic.
 
@@ -55,12 +65,7 @@ class TxnModeCharacteristic(ConnectionCharacteristic):
     transactional = True
 
     def set_characteristic(self, dialect: Any, dbapi_conn: Any, value: Any) -> None:
-        if not isinstance(value, str) or value.strip().lower() not in TXN_MODES:
-            raise InvalidDialectOption(
-                f"tidb_txn_mode {value!r} is not a TiDB transaction mode: use 'pessimistic' "
-                "(the default: writes lock rows as they go) or 'optimistic' (conflicts show up "
-                "at commit as WriteConflict 9007).")
-        mode = value.strip().lower()
+        mode = txn_mode(value)
         if mode == "optimistic" and self._isolation(dbapi_conn) == "READ-COMMITTED":
             # TiDB would quietly give snapshot reads (REPEATABLE READ) instead.
             raise UnsupportedByTiDB(
@@ -112,12 +117,17 @@ def parse_tidb_version(server_version: str) -> tuple[int, int, int] | None:
                   "The tidb:// dialect only talks to TiDB; check the host and port in the URL.")
 
 
-class TiDBDialect(MySQLDialect_pymysql):
-    """MySQL/PyMySQL with TiDB's version, isolation, sequences, DDL options and VECTOR."""
+class TiDBDialectMixin:
+    """TiDB's additions to a MySQL dialect; put it first among the bases, before the driver's.
+
+    `TiDBDialect` (PyMySQL) and `TiDBDialect_asyncmy` (sqlalchemy_tidb.asyncmy) are this mixin
+    on SQLAlchemy's MySQL dialect for their driver, so each TiDB addition is written once. A
+    driver's dialect adds `driver`, `connect()` and, if needed, `driver_parameters()`.
+    """
 
     name = "tidb"
-    driver = "pymysql"
     supports_statement_cache = True
+    _tls: connect.TLSPolicy
 
     statement_compiler = TiDBCompiler
     ddl_compiler = TiDBDDLCompiler
@@ -168,8 +178,12 @@ class TiDBDialect(MySQLDialect_pymysql):
         event.listen(engine, "before_execute", stale_read.apply_as_of_timestamp, retval=True)
 
     def set_engine_execution_options(self, engine: Any, opts: Any) -> None:
-        stale_read.check_execution_options(opts)  # now, not at the next connect
-        super().set_engine_execution_options(engine, opts)
+        # Checked now: the check on each new connection would come after the pool had handed
+        # one out, and a refusal there leaves that connection to the garbage collector.
+        if "tidb_txn_mode" in opts:
+            txn_mode(opts["tidb_txn_mode"])
+        stale_read.check_execution_options(opts)
+        super().set_engine_execution_options(engine, opts)  # type: ignore[misc]
 
     def set_connection_execution_options(self, connection: Any, opts: Any) -> None:
         stale_read.check_execution_options(opts)
@@ -267,7 +281,7 @@ class TiDBDialect(MySQLDialect_pymysql):
 
     # Every connection has timeouts and verified TLS (sqlalchemy_tidb.connect has the rules).
     def create_connect_args(self, url: Any, _translate_args: Any = None) -> Any:
-        _check_url_options(url)
+        _check_url_options(url, self.driver, self.driver_parameters())
         if url.port is not None and not 0 < url.port < 65536:
             raise InvalidDialectOption(f"The port in the URL is {url.port}; it must be from 1 "
                                        "to 65535.")
@@ -275,8 +289,24 @@ class TiDBDialect(MySQLDialect_pymysql):
         timeouts = connect.timeouts_from(url.query)
         plain = url.difference_update_query(
             [name for name in url.query if name.startswith("ssl") or name in timeouts])
-        args, opts = super().create_connect_args(plain, _translate_args)
+        # The async drivers' dialects supply their own translation of the URL's names.
+        given = () if _translate_args is None else (_translate_args,)
+        args, opts = super().create_connect_args(plain, *given)  # type: ignore[misc]
         return args, connect.connect_options(opts, self._tls, timeouts)
+
+    @classmethod
+    def driver_parameters(cls) -> set[str]:
+        """The keyword arguments of the driver's connection class (URL options must be some)."""
+        import pymysql
+
+        return set(inspect.signature(pymysql.connections.Connection.__init__).parameters)
+
+
+class TiDBDialect(TiDBDialectMixin, MySQLDialect_pymysql):
+    """MySQL/PyMySQL with TiDB's version, isolation, sequences, DDL options and VECTOR."""
+
+    driver = "pymysql"
+    supports_statement_cache = True
 
     def connect(self, *cargs: Any, **cparams: Any) -> Any:
         connection = connect.open_connection(self.loaded_dbapi, cparams, self._tls)
@@ -285,17 +315,15 @@ class TiDBDialect(MySQLDialect_pymysql):
         return connection
 
 
-def _check_url_options(url: Any) -> None:
-    """Refuse a URL query option PyMySQL does not take, before it fails deep in the driver."""
-    import pymysql
-
-    known = set(inspect.signature(pymysql.connections.Connection.__init__).parameters)
-    known |= {*connect.TLS_OPTIONS, *connect.TIMEOUT_OPTIONS, "ssl_cipher"}
+def _check_url_options(url: Any, driver: str, parameters: set[str]) -> None:
+    """Refuse a URL query option the driver does not take, before it fails deep in the driver."""
+    known = parameters | {*connect.TLS_OPTIONS, *connect.TIMEOUT_OPTIONS, "ssl_cipher"}
     unknown = sorted(name for name in url.query if name not in known)
     if unknown:
         raise InvalidDialectOption(
             f"The URL has the option{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}, "
-            "which the tidb dialect does not know. Options go to PyMySQL's connect(), such as "
+            f"which the tidb dialect does not know. Options go to the {driver} driver's connect(), "
+            "such as "
             "charset, connect_timeout, read_timeout, ssl_ca or init_command; check the spelling, "
             "or pass other settings in create_engine(connect_args={...}).")
 

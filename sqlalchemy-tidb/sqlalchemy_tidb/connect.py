@@ -168,11 +168,11 @@ def open_connection(dbapi: Any, params: dict[str, Any], tls: TLSPolicy) -> Any:
         connection.connect()
     except dbapi.err.OperationalError as exc:
         greeted = getattr(connection, "server_version", None) is not None
-        raise _opening_failure(dbapi, exc, host, wait, tls, greeted) from None
+        raise opening_failure(dbapi.err, exc, host, wait, tls, greeted) from None
     except dbapi.err.InternalError as exc:  # e.g. "Packet sequence number wrong"
-        raise _not_mysql(dbapi, host, str(exc)) from None
+        raise not_mysql(dbapi.err, host, str(exc)) from None
     except (struct.error, IndexError, ValueError, UnicodeError) as exc:
-        raise _not_mysql(dbapi, host, f"{type(exc).__name__}: {exc}") from None
+        raise not_mysql(dbapi.err, host, f"{type(exc).__name__}: {exc}") from None
     # PyMySQL reads the attributes on each read and write; they have no public setter.
     connection._read_timeout = read_timeout
     connection._write_timeout = write_timeout
@@ -184,10 +184,16 @@ def uses_tls(connection: Any) -> bool:
     return isinstance(getattr(connection, "_sock", None), ssl.SSLSocket)
 
 
-def _opening_failure(dbapi: Any, exc: Exception, host: str, wait: float, tls: TLSPolicy,
-                     greeted: bool) -> Exception:
+def opening_failure(errors: Any, exc: Exception, host: str, wait: float, tls: TLSPolicy,
+                    greeted: bool) -> Exception:
+    """The driver's OperationalError that says why opening a connection failed.
+
+    `errors` is the driver's module of error classes (PyMySQL's `err`, asyncmy's `errors`);
+    `greeted` says whether the server had sent its MySQL greeting.
+    """
     code = exc.args[0] if exc.args else None
-    cause = getattr(exc, "original_exception", None)
+    # PyMySQL keeps the socket's error as original_exception, asyncmy as the cause.
+    cause = getattr(exc, "original_exception", None) or exc.__cause__
     if isinstance(cause, ssl.SSLCertVerificationError):
         reason = cause.verify_message or str(cause)
         if "hostname" in reason.lower() or "ip address mismatch" in reason.lower():
@@ -195,26 +201,26 @@ def _opening_failure(dbapi: Any, exc: Exception, host: str, wait: float, tls: TL
                     f"({reason})")
         else:
             what = f"its certificate is not signed by {tls.trust} ({reason})"
-        return dbapi.err.OperationalError(SSL_CONNECTION_ERROR,
-                                          f"TLS verification failed: {what}")
+        return errors.OperationalError(SSL_CONNECTION_ERROR, f"TLS verification failed: {what}")
     if isinstance(cause, ssl.SSLError):
-        return dbapi.err.OperationalError(SSL_CONNECTION_ERROR, f"TLS handshake failed ({cause})")
+        return errors.OperationalError(SSL_CONNECTION_ERROR, f"TLS handshake failed ({cause})")
     if code == SSL_CONNECTION_ERROR:
-        return dbapi.err.OperationalError(SSL_CONNECTION_ERROR,
-                                          "TLS was asked for but the server does not offer it")
+        return errors.OperationalError(SSL_CONNECTION_ERROR,
+                                       "TLS was asked for but the server does not offer it")
     if code == 2013 and not greeted:  # nothing, or not enough, came back
         if "timed out" in str(exc):
-            return _not_mysql(dbapi, host, f"it sent no MySQL greeting within {wait:g} s")
-        return _not_mysql(dbapi, host, "it closed the connection before the MySQL greeting")
+            return not_mysql(errors, host, f"it sent no MySQL greeting within {wait:g} s")
+        return not_mysql(errors, host, "it closed the connection before the MySQL greeting")
     if code == 2013 and "timed out" in str(exc):
-        return dbapi.err.OperationalError(
+        return errors.OperationalError(
             2013, f"The server at {host} greeted but did not finish opening the connection "
             f"within {wait:g} s (timed out; TIDB_CONNECT_TIMEOUT)")
     return exc
 
 
-def _not_mysql(dbapi: Any, host: str, detail: str) -> Exception:
-    return dbapi.err.OperationalError(
+def not_mysql(errors: Any, host: str, detail: str) -> Exception:
+    """The driver's OperationalError 2012: the server at `host` does not speak MySQL."""
+    return errors.OperationalError(
         HANDSHAKE_ERROR, f"{host} accepted the connection but did not act as a MySQL server: "
         f"{detail}")
 

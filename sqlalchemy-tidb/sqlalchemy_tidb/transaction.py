@@ -13,9 +13,10 @@ is one definition of "retryable"; the loop also works on other MySQL-protocol en
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine
@@ -99,41 +100,82 @@ def run_transaction(target: Engine | Connection | Session | sessionmaker,
     WriteConflict at once; a transaction that has only read is ended first and retries apply.
     Other errors roll back and propagate unchanged.
     """
-    if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-        raise ArgumentError(f"max_retries is {max_retries!r}: give a whole number, 0 or more.")
-    if isinstance(max_backoff, bool) or not isinstance(max_backoff, (int, float)) \
-            or not max_backoff >= 0:
-        raise ArgumentError(f"max_backoff is {max_backoff!r}: give seconds, 0 or more.")
+    _check_limits(max_retries, max_backoff)
     attempt_once = _attempt_for(target, callback)
     already_open = _holds_uncommitted_work(target)
-    retries = 0 if already_open else max_retries
     attempt = 0
     while True:
         attempt += 1
         try:
             return attempt_once()
         except Exception as error:
-            code = retryable_code(error)
-            if code is None:
-                raise
-            if already_open:
-                raise _gave_up(
-                    error, 1, f"TiDB error {code}, {_describe(error)}; the transaction was "
-                    "rolled back and not retried, because the session's transaction had already "
-                    "written or locked rows when this unit of work started (that earlier work "
-                    "cannot be replayed). Commit or roll back before calling it, or put the "
-                    "whole unit of work in run_transaction.") from error
-            if attempt > retries:
-                raise _gave_up(
-                    error, attempt, f"TiDB error {code}, {_describe(error)}, on each of "
-                    f"{attempt} attempts; nothing of the last attempt was committed. Other "
-                    "transactions keep changing the same rows: try again later, allow more "
-                    "retries (max_retries), or make concurrent transactions touch fewer shared "
-                    "rows.") from error
-            pause = _backoff(attempt, max_backoff)
-            if on_retry is not None:
-                on_retry(attempt, error, pause)
-            time.sleep(pause)
+            time.sleep(_pause_before_retry(error, attempt, max_retries, max_backoff, on_retry,
+                                           already_open))
+
+
+async def run_transaction_async(target: Any, callback: Callable[[Any], Awaitable[T]], *,
+                                max_retries: int = DEFAULT_MAX_RETRIES,
+                                max_backoff: float = DEFAULT_MAX_BACKOFF,
+                                on_retry: Callable[[int, BaseException, float], None] | None
+                                = None) -> T:
+    """`run_transaction` for asyncio: `await callback(...)` in a new transaction, retried.
+
+    `target` is an AsyncEngine (the callback gets an AsyncConnection) or an
+    async_sessionmaker (it gets an AsyncSession); each attempt is a transaction of its own,
+    so the rules of `run_transaction` apply, **the callback may run more than once** first
+    among them. Pauses between attempts are `asyncio.sleep`, so other tasks run meanwhile.
+    """
+    from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+    _check_limits(max_retries, max_backoff)
+    if not isinstance(target, (AsyncEngine, async_sessionmaker)):
+        raise ArgumentError(f"run_transaction_async needs an AsyncEngine or async_sessionmaker "
+                            f"(each attempt starts a transaction of its own); got "
+                            f"{type(target).__name__}.")
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            async with target.begin() as connection_or_session:
+                return await callback(connection_or_session)
+        except Exception as error:
+            await asyncio.sleep(_pause_before_retry(error, attempt, max_retries, max_backoff,
+                                                    on_retry))
+
+
+def _check_limits(max_retries: Any, max_backoff: Any) -> None:
+    if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+        raise ArgumentError(f"max_retries is {max_retries!r}: give a whole number, 0 or more.")
+    if isinstance(max_backoff, bool) or not isinstance(max_backoff, (int, float)) \
+            or not max_backoff >= 0:
+        raise ArgumentError(f"max_backoff is {max_backoff!r}: give seconds, 0 or more.")
+
+
+def _pause_before_retry(error: Exception, attempt: int, max_retries: int, max_backoff: float,
+                        on_retry: Callable[[int, BaseException, float], None] | None,
+                        already_open: bool = False) -> float:
+    """The pause before the next attempt after `error`; raises it (or WriteConflict) instead."""
+    code = retryable_code(error)
+    if code is None:
+        raise error
+    if already_open:
+        raise _gave_up(
+            error, 1, f"TiDB error {code}, {_describe(error)}; the transaction was "
+            "rolled back and not retried, because the session's transaction had already "
+            "written or locked rows when this unit of work started (that earlier work "
+            "cannot be replayed). Commit or roll back before calling it, or put the "
+            "whole unit of work in run_transaction.") from error
+    if attempt > max_retries:
+        raise _gave_up(
+            error, attempt, f"TiDB error {code}, {_describe(error)}, on each of "
+            f"{attempt} attempts; nothing of the last attempt was committed. Other "
+            "transactions keep changing the same rows: try again later, allow more "
+            "retries (max_retries), or make concurrent transactions touch fewer shared "
+            "rows.") from error
+    pause = _backoff(attempt, max_backoff)
+    if on_retry is not None:
+        on_retry(attempt, error, pause)
+    return pause
 
 
 # Keys in the open transaction's write buffer: 0 while it has only read (TiDB >= 5.1).

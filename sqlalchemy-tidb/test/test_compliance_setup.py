@@ -17,10 +17,13 @@ from sqlalchemy_tidb.alembic_requirements import (
 from sqlalchemy_tidb.requirements import KNOWN_TIDB_ISSUES, TiDBRequirements
 
 
-def test_load_provisioning_registers_the_tidb_hooks() -> None:
+@pytest.mark.parametrize("url", ["tidb://", "tidb+asyncmy://"])
+def test_load_provisioning_registers_the_tidb_hooks(url: str) -> None:
     from sqlalchemy.testing import provision
 
-    make_url("tidb://").get_dialect().load_provisioning()
+    dialect = make_url(url).get_dialect()
+    assert dialect.name == "tidb"  # the hooks are registered for_db("tidb"), whatever the driver
+    dialect.load_provisioning()
     for hook in (provision.create_db, provision.drop_db, provision.configure_follower,
                  provision.temp_table_keyword_args, provision.delete_from_all_tables):
         assert "tidb" in hook.fns, f"{hook.fns.get('*')} has no tidb implementation"

@@ -1,13 +1,14 @@
-"""Run SQLAlchemy's and Alembic's suites through tidb:// and mysql+pymysql://, and compare.
+"""Run SQLAlchemy's and Alembic's suites through tidb and SQLAlchemy's MySQL dialect; compare.
 
     python test/compliance/compare.py --dburi tidb://root@127.0.0.1:4000/ [pytest arguments]
 
 (or the URL in SQLALCHEMY_TIDB_TEST_URL, which keeps a password off the command line). Each
-suite (SUITES) runs through both dialects on the same TiDB with the same requirements. For
-each it prints passed / failed / skipped per dialect and the run times (Alembic's lines start
-with "alembic"), lists every test that passes with mysql+pymysql but not with tidb://, and
-exits non-zero if there is any such test or if a tidb:// run has a failure. The JUnit reports
-stay in build/compliance/ under the current directory.
+suite (SUITES) runs through each pair of dialects it names (PAIRS: tidb:// with
+mysql+pymysql://, and for SQLAlchemy's suite also tidb+asyncmy:// with mysql+asyncmy://) on
+the same TiDB with the same requirements. For each run it prints passed / failed / skipped and
+the time (Alembic's lines start with "alembic"), lists every test that passes on the MySQL
+dialect but not on its tidb counterpart, and exits non-zero if there is any such test or if a
+tidb run has a failure. The JUnit reports stay in build/compliance/ under the current directory.
 """
 
 from __future__ import annotations
@@ -26,8 +27,12 @@ HERE = Path(__file__).resolve().parent
 #: Where the JUnit reports of the last comparison stay for inspection.
 REPORTS = Path("build") / "compliance"
 URL_VARIABLE = "SQLALCHEMY_TIDB_TEST_URL"
-DIALECTS = ("tidb", "mysql+pymysql")
-_BACKEND_SUFFIX = re.compile(r"_[a-z]+\+[a-z0-9]+_[0-9_]+$")
+#: Each tidb dialect with the MySQL dialect of SQLAlchemy it is compared with.
+SYNC_PAIR = ("tidb", "mysql+pymysql")
+ASYNC_PAIR = ("tidb+asyncmy", "mysql+asyncmy")
+# SQLAlchemy names each class after the backend: CTETest_tidb+pymysql_8_0_11_5_6, and
+# CTETest_mysql+asyncmy_async_8_0_11_5_6 for an async driver.
+_BACKEND_SUFFIX = re.compile(r"_[a-z]+\+[a-z0-9]+(_async)?_[0-9_]+$")
 
 
 class Suite(NamedTuple):
@@ -37,12 +42,15 @@ class Suite(NamedTuple):
     args: tuple[str, ...]
     #: Starts its output lines and report names ("" for SQLAlchemy's, whose lines came first).
     label: str
+    #: The (tidb, mysql) dialect pairs it is run through.
+    pairs: tuple[tuple[str, str], ...]
 
 
-#: The suites compared, in order (conftest.py's --suite selects each).
+#: The suites compared, in order (conftest.py's --suite selects each). Alembic's suite is
+#: synchronous: it runs through the PyMySQL pair only.
 SUITES = (
-    Suite("sqlalchemy", (), ""),
-    Suite("alembic", ("--suite", "alembic"), "alembic"),
+    Suite("sqlalchemy", (), "", (SYNC_PAIR, ASYNC_PAIR)),
+    Suite("alembic", ("--suite", "alembic"), "alembic", (SYNC_PAIR,)),
 )
 
 
@@ -83,10 +91,10 @@ def outcomes(report: Path) -> dict[str, str]:
 
 
 def compare_suite(suite: Suite, extra: list[str]) -> int:
-    """Run one suite through both dialects and print the comparison; 0, 1 (differences) or 2."""
+    """Run one suite through its dialect pairs and print the comparisons; 0, 1 or 2 (no report)."""
     prefix = f"{suite.label}: " if suite.label else ""
     results: dict[str, dict[str, str]] = {}
-    for dialect in DIALECTS:
+    for dialect in (dialect for pair in suite.pairs for dialect in pair):
         report = REPORTS / "_".join(filter(None, (suite.label, dialect.replace("+", "_"))))
         report = report.with_suffix(".xml")
         report.unlink(missing_ok=True)
@@ -100,21 +108,29 @@ def compare_suite(suite: Suite, extra: list[str]) -> int:
         name = f"{suite.label} {dialect}" if suite.label else f"{dialect:>15}"
         print(f"{name}: {counts['passed']} passed, {counts['failed']} failed, "
               f"{counts['skipped']} skipped in {seconds:.0f} s")
-    tidb, mysql = results["tidb"], results["mysql+pymysql"]
+    worse = [compare(prefix, results[tidb], results[mysql], tidb, mysql)
+             for tidb, mysql in suite.pairs]
+    return 1 if any(worse) else 0
+
+
+def compare(prefix: str, tidb: dict[str, str], mysql: dict[str, str], tidb_name: str,
+            mysql_name: str) -> bool:
+    """Print how a tidb run differs from its MySQL run; True if it is worse (or failed)."""
+    tidb_url = f"{tidb_name}://"
     missing = sorted(name for name, outcome in mysql.items()
                      if outcome == "passed" and tidb.get(name) != "passed")
     gained = sorted(name for name, outcome in tidb.items()
                     if outcome == "passed" and mysql.get(name) != "passed")
-    print(f"{prefix}Pass with tidb:// but not with mysql+pymysql: {len(gained)}")
+    print(f"{prefix}Pass with {tidb_url} but not with {mysql_name}: {len(gained)}")
     for name in gained:
         print("   +", name)
-    print(f"{prefix}Pass with mysql+pymysql but not with tidb://: {len(missing)}")
+    print(f"{prefix}Pass with {mysql_name} but not with {tidb_url}: {len(missing)}")
     for name in missing:
         print("   -", name)
     tidb_failures = sorted(name for name, outcome in tidb.items() if outcome == "failed")
     if tidb_failures:
-        print(f"{prefix}tidb:// failures: {len(tidb_failures)}")
-    return 1 if missing or tidb_failures else 0
+        print(f"{prefix}{tidb_url} failures: {len(tidb_failures)}")
+    return bool(missing or tidb_failures)
 
 
 def main(extra: list[str]) -> int:

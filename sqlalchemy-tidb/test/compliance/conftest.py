@@ -27,7 +27,9 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.testing import provision
 from sqlalchemy.testing.plugin import plugin_base
 
-DIALECTS = ("tidb", "mysql+pymysql")
+#: The dialects the suite can run through: tidb:// and SQLAlchemy's MySQL dialect, over PyMySQL
+#: and over the async driver (sqlalchemy_tidb/asyncmy.py); mysql+aiomysql for comparing drivers.
+DIALECTS = ("tidb", "mysql+pymysql", "tidb+asyncmy", "mysql+asyncmy", "mysql+aiomysql")
 
 
 class Suite(NamedTuple):
@@ -93,6 +95,15 @@ def _suite_urls(config: pytest.Config) -> list[URL]:
     return [url]
 
 
+def _provisioning_url(url: URL) -> URL:
+    """The URL to create and drop the suite's databases with: over PyMySQL, the sync driver.
+
+    The hooks are the backend's (tidb or mysql) whatever the driver, and run outside the
+    suite's event loop, where an async driver cannot connect.
+    """
+    return url.set(drivername=f"{url.get_backend_name()}+pymysql", database=None)
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
     # Runs after SQLAlchemy's plugin has read its options; its engines are made at session start.
@@ -106,7 +117,7 @@ def pytest_configure(config: pytest.Config) -> None:
     created = []
     for url in urls:
         url.get_dialect().load_provisioning()
-        server = create_engine(url.set(database=None))
+        server = create_engine(_provisioning_url(url))
         try:
             provision.create_db(url, server, ident)
         finally:
@@ -119,7 +130,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     ident, created = _state.pop("created", (None, []))
     for url in created:
-        server = create_engine(url.set(database=None))
+        server = create_engine(_provisioning_url(url))
         try:
             provision.drop_db(url, server, ident)
         finally:
