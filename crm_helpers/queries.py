@@ -17,7 +17,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.selectable import TextualSelect
 
-from crm_helpers.errors import InvalidInput
+from crm_helpers.errors import CrmError, InvalidInput
 
 
 class NotAQuery(InvalidInput):
@@ -28,8 +28,15 @@ class QueryFailed(InvalidInput):
     """TiDB could not run a query a read helper sent (syntax, unknown table or column, ...)."""
 
 
-def query_failed(error: BaseException) -> QueryFailed:
-    """The project's error for a query TiDB refused, with TiDB's code and message."""
+def query_failed(error: BaseException) -> CrmError:
+    """The project's error for a query TiDB refused, with TiDB's code and message.
+
+    An error that already carries the lesson's advice (TiDBTimeout, TiDBNotRunning, ...) is
+    given back as it is, also when pandas wrapped it in its own DatabaseError.
+    """
+    for advised in (error, error.__cause__):
+        if isinstance(advised, CrmError):
+            return advised
     original = error
     while original is not None and not getattr(original, "orig", None) and original.__cause__:
         original = original.__cause__

@@ -149,8 +149,7 @@ def frozen_after(local: LocalTiDB, seconds: float) -> Iterator[None]:
 
 @pytest.mark.parametrize("path", ["connectorx", "pandas.read_sql"])
 def test_a_frozen_server_is_reported_not_waited_on(spare, monkeypatch, path):
-    monkeypatch.setenv("TIDB_READ_TIMEOUT", "4")
-    engine = tidb_engine(settings_for(spare, monkeypatch).url())
+    engine = tidb_engine(settings_for(spare, monkeypatch, TIDB_READ_TIMEOUT="4").url())
     if path == "pandas.read_sql":
         monkeypatch.setattr(reading, "connectorx", None)
     errors: list[BaseException] = []
