@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
+import time
 from collections.abc import Mapping
-from datetime import date, time, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -75,7 +77,7 @@ def _plain_value(value: object) -> bool:
     if isinstance(value, list | tuple):
         return all(_plain_value(item) for item in value)
     return value is None or isinstance(value, bool | int | float | Decimal | str | bytes | date
-                                       | time | timedelta | enum.Enum | np.generic)
+                                       | dt.time | timedelta | enum.Enum | np.generic)
 
 
 def tidy_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
@@ -187,3 +189,30 @@ class LeftAligned:
         return (self.frame.style.hide(axis="index").set_properties(**cells)
                 .set_table_styles([{"selector": "th", "props": [("text-align", "left")]}])
                 .to_html())
+
+
+# A lock wait as TiDB reports it: the row's key (database, table, key value in KEY_INFO) and
+# the waiting transaction, whose session's statement is in the processlist.
+_LOCK_WAITS = """
+    SELECT JSON_UNQUOTE(JSON_EXTRACT(w.key_info, '$.table_name')) AS `table`,
+           JSON_UNQUOTE(JSON_EXTRACT(w.key_info, '$.handle_value')) AS row_key,
+           p.info AS waiting_statement
+    FROM information_schema.data_lock_waits w
+    JOIN information_schema.tidb_trx t ON t.id = w.trx_id
+    JOIN information_schema.processlist p ON p.id = t.session_id
+    WHERE JSON_UNQUOTE(JSON_EXTRACT(w.key_info, '$.db_name')) = :database
+    ORDER BY `table`, row_key"""
+
+
+def lock_waits(runner: Runner, database: str, *, timeout: float = 20.0) -> pd.DataFrame:
+    """Statements waiting for a row lock in `database`, once there is one (or after `timeout` s).
+
+    Only `database`'s rows count, so another client's transactions elsewhere on the server
+    change nothing here.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        waits = query_frame(runner, _LOCK_WAITS, database=database)
+        if not waits.empty or time.monotonic() > deadline:
+            return waits
+        time.sleep(0.1)
