@@ -10,7 +10,7 @@ os.environ["PLOOMBER_VERSION_CHECK_DISABLED"] = "true"
 from sqlalchemy_tidb.transaction import run_transaction
 
 from crm_helpers.config import Settings, load_settings, mask_url
-from crm_helpers.db import check_connection, tidb_engine
+from crm_helpers.engines import check_connection, tidb_engine
 from crm_helpers.errors import (
     CrmError,
     InvalidInput,
@@ -22,7 +22,7 @@ from crm_helpers.errors import (
     UserNotFound,
     WriteConflict,
 )
-from crm_helpers.server import ensure_tidb, start_local_tidb, stop_local_tidb
+from crm_helpers.local.server import ensure_tidb, start_local_tidb, stop_local_tidb
 
 __all__ = [
     "CrmError",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from crm_helpers.notebook_run import NOTEBOOKS, run_notebooks, tagged_output
+from crm_helpers.devtools.notebook_run import NOTEBOOKS, run_notebooks, tagged_output
 
 
 def test_crm_notebook_runs_headless_and_gives_the_tutorial_result(tmp_path):

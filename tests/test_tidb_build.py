@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from crm_helpers import tidb_build
 from crm_helpers.errors import GoNotFound, TiDBBuildError
+from crm_helpers.local import build as tidb_build
 
 
 def test_pin_names_the_release_commit_and_a_go125_toolchain():

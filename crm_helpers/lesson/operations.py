@@ -16,7 +16,16 @@ from sqlalchemy.orm import Session
 from sqlalchemy_tidb.transaction import run_transaction
 
 from crm_helpers.errors import CrmError, InvalidInput, OrderNotFound, UserNotFound
-from crm_helpers.models import Base, Gender, Order, User, as_gender, as_name, as_price, as_uid
+from crm_helpers.lesson.models import (
+    Base,
+    Gender,
+    Order,
+    User,
+    as_gender,
+    as_name,
+    as_price,
+    as_uid,
+)
 
 #: The tutorial's data, in the order the tutorial inserts it.
 TUTORIAL_USERS: list[tuple[str, Gender]] = [

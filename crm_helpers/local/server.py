@@ -36,7 +36,7 @@ from crm_helpers.config import (
     load_settings,
     mask_url,
 )
-from crm_helpers.db import check_connection, tidb_engine
+from crm_helpers.engines import check_connection, tidb_engine
 from crm_helpers.errors import (
     ConfigError,
     CrmError,
@@ -45,8 +45,8 @@ from crm_helpers.errors import (
     TiDBStartTimeout,
     TiDBStillStopping,
 )
-from crm_helpers.recovery import check_tables
-from crm_helpers.tidb_build import tidb_server_binary
+from crm_helpers.local.build import tidb_server_binary
+from crm_helpers.local.recovery import check_tables
 
 DEFAULT_HOME = PROJECT_ROOT / ".tidb"
 
@@ -511,7 +511,7 @@ def _write_config(local: LocalTiDB) -> Path:
         "[performance]\n"
         # Row counts of new writes reach the statistics every 20 leases plus a random offset
         # of up to a minute: 10 to 70 s instead of 60 to 120 s, so an ANALYZE after a bulk
-        # load need not wait long (crm_helpers.statistics).
+        # load need not wait long (crm_helpers.analysis.statistics).
         'stats-lease = "500ms"\n'
         + (f"txn-total-size-limit = {int(local.txn_total_size_limit)}\n"
            if local.txn_total_size_limit is not None else "")

@@ -2,7 +2,7 @@
 
 `install_error_translation(engine)` hooks SQLAlchemy's `handle_error` event. The URLs that
 `crm_helpers.config.Settings` builds name the `crm_lesson` engine plugin
-(`crm_helpers.lesson_plugin`), which installs it, so a learner's plain
+(`crm_helpers.lesson.plugin`), which installs it, so a learner's plain
 `create_engine(settings.app_url())` gets it too, while a `tidb://` URL of anyone's own does not.
 Each project exception is also the SQLAlchemy class of the error it replaces (`UserNotFound`
 is an `IntegrityError`), so code that catches SQLAlchemy's classes still catches it; its
@@ -44,7 +44,7 @@ from crm_helpers.errors import (
     UserNotFound,
     ValueDoesNotFit,
 )
-from crm_helpers.recovery import INCONSISTENCY_CODES
+from crm_helpers.local.recovery import INCONSISTENCY_CODES
 
 # MySQL protocol error codes that TiDB (or PyMySQL, for the 2000s) returns.
 CANNOT_CONNECT = 2003
@@ -181,8 +181,8 @@ def _no_database(failure: Failure) -> Advice | None:
     database = failure.url.database if failure.url is not None else None
     return TiDBConnectionError, (
         f"User {user!r} cannot use database {database!r} on {failure.where}: it does not exist "
-        "or is not granted. Notebook 02 creates it and grants access (crm_helpers.accounts). "
-        f"URL used: {failure.shown_url}")
+        "or is not granted. Notebook 02 creates it and grants access "
+        f"(crm_helpers.lesson.accounts). URL used: {failure.shown_url}")
 
 
 def _no_parent_row(failure: Failure) -> Advice:

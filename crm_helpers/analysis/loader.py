@@ -54,30 +54,14 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.types import TypeDecorator
 
-from crm_helpers.config import Settings
-from crm_helpers.db import tidb_engine
-from crm_helpers.errors import (
-    ConfigError,
-    CrmError,
-    InvalidInput,
-    TableDamaged,
-    TiDBConnectionError,
-)
-from crm_helpers.generate import (
+from crm_helpers.analysis.generate import (
     DEFAULT_SEED,
     default_user_count,
     generate_orders,
     generate_users,
 )
-from crm_helpers.progress import tqdm
-from crm_helpers.recovery import (
-    INCONSISTENCY_CODES,
-    check_table,
-    error_code,
-    repair_table,
-)
-from crm_helpers.server import ensure_tidb
-from crm_helpers.statistics import (
+from crm_helpers.analysis.progress import tqdm
+from crm_helpers.analysis.statistics import (
     NO_PRIVILEGE_CODES,
     WriteMark,
     analyze_after_load,
@@ -85,6 +69,22 @@ from crm_helpers.statistics import (
     mark_commit,
     stale_statistics,
 )
+from crm_helpers.config import Settings
+from crm_helpers.engines import tidb_engine
+from crm_helpers.errors import (
+    ConfigError,
+    CrmError,
+    InvalidInput,
+    TableDamaged,
+    TiDBConnectionError,
+)
+from crm_helpers.local.recovery import (
+    INCONSISTENCY_CODES,
+    check_table,
+    error_code,
+    repair_table,
+)
+from crm_helpers.local.server import ensure_tidb
 
 ANALYSIS_DATABASE = "crm_analysis"
 #: Rows per batch (one transaction each): about 5 MB of data, far below TiDB's 100 MB limit.
@@ -239,7 +239,7 @@ def load_generated(engine: Engine, n_orders: int, *, seed: int = DEFAULT_SEED,
         analyze_after_load(engine, ["users", "orders"], marks)
     else:
         # A re-run, or a resume after a crash that struck once every batch was in: the crash
-        # may have left the statistics wrong (crm_helpers.statistics).
+        # may have left the statistics wrong (crm_helpers.analysis.statistics).
         _refresh_statistics(engine, [users, orders])
     return users, orders
 
@@ -719,7 +719,7 @@ def _column_problem(values: pd.Series, column: Column) -> str | None:
                 return (f"column {name!r}: {_rows(inexact)} are integers too large to be "
                         "stored exactly as floating point numbers (above 2**53)")
         bad = ~np.isfinite(numbers) & ~missing
-        if name == "price":  # the CRM's rule for prices (crm_helpers.models): zero or more
+        if name == "price":  # the CRM's rule for prices (crm_helpers.lesson.models): zero or more
             bad |= numbers < 0
         if bad.any():
             what = "negative or not finite" if name == "price" else "not finite"
