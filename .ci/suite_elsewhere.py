@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pymysql
 
-from crm_helpers.analysis.loader import ANALYSIS_DATABASE
+from crm_helpers.analysis.schema import ANALYSIS_DATABASE
 from crm_helpers.config import DEFAULT_APP_USER, DEFAULT_DATABASE, PROJECT_ROOT
 from crm_helpers.local.server import LocalTiDB, local_tidb_status, start_local_tidb, stop_local_tidb
 

@@ -40,13 +40,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, registry
 
-from crm_helpers.analysis import loader
+from crm_helpers.analysis import resume
 from crm_helpers.analysis.generate import default_user_count, generate_orders, generate_users
-from crm_helpers.analysis.loader import (
+from crm_helpers.analysis.loader import load_frame
+from crm_helpers.analysis.schema import (
     analysis_engine,
     analysis_orders,
     analysis_users,
-    load_frame,
     reset_analysis_tables,
 )
 
@@ -183,11 +183,11 @@ def load_helper_without_read_back(engine: Engine, orders: pd.DataFrame) -> None:
     On the local TiDB (unistore) the helper reads every batch back once it is committed, so that
     a SIGKILL of the server cannot lose acknowledged rows (benchmarks/crash_window.py).
     """
-    kept, loader.READ_BACK_AFTER_COMMIT = loader.READ_BACK_AFTER_COMMIT, False
+    kept, resume.READ_BACK_AFTER_COMMIT = resume.READ_BACK_AFTER_COMMIT, False
     try:
         load_frame(engine, analysis_orders, orders, progress=False)
     finally:
-        loader.READ_BACK_AFTER_COMMIT = kept
+        resume.READ_BACK_AFTER_COMMIT = kept
 
 
 LOADERS = {  # method: (function, share of N it runs on, table it fills)

@@ -21,8 +21,8 @@ from sqlalchemy_tidb.exc import (  # the dialect's errors, by their names in the
 )
 
 __all__ = [
-    "ConfigError", "CrmError", "GoNotFound", "InvalidDialectOption", "InvalidInput",
-    "InvalidPrice", "InvalidVector", "LessonAdvice", "MissingParentRow", "NoValueForColumn",
+    "ConfigError", "CrmError", "GoNotFound", "InvalidDialectOption", "InvalidInput", "InvalidPrice",
+    "InvalidVector", "LessonAdvice", "LoadFailed", "MissingParentRow", "NoValueForColumn",
     "NotTiDB", "NullNotAllowed", "OrderNotFound", "PortInUse", "TableDamaged", "TiDBAuthError",
     "TiDBBuildError", "TiDBConnectionError", "TiDBNotRunning", "TiDBProtocolError",
     "TiDBServerError", "TiDBStartTimeout", "TiDBStillStopping", "TiDBTLSError", "TiDBTimeout",
@@ -133,3 +133,7 @@ class NoValueForColumn(LessonAdvice, InvalidInput, OperationalError):
 
 class OrderNotFound(InvalidInput):
     """An operation refers to an oid that no order has."""
+
+
+class LoadFailed(CrmError):
+    """TiDB rejected a batch; it was rolled back, earlier batches stay committed."""

@@ -20,7 +20,8 @@ import pytest
 from sqlalchemy import Engine
 
 from crm_helpers.analysis.generate import generate_orders, generate_users
-from crm_helpers.analysis.loader import analysis_engine, analysis_orders, analysis_users, load_frame
+from crm_helpers.analysis.loader import load_frame
+from crm_helpers.analysis.schema import analysis_engine, analysis_orders, analysis_users
 from crm_helpers.config import Settings
 from crm_helpers.engines import tidb_engine
 from crm_helpers.errors import TiDBStillStopping

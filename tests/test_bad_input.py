@@ -35,7 +35,7 @@ from sqlalchemy import Column, MetaData, String, Table, delete, insert, text, up
 from sqlalchemy.orm import Session
 
 from crm_helpers import config, engines
-from crm_helpers.analysis import frames, generate, loader, reading
+from crm_helpers.analysis import frames, generate, loader, reading, schema
 from crm_helpers.errors import CrmError
 from crm_helpers.lesson import accounts, operations
 from crm_helpers.lesson.models import Order, User
@@ -107,7 +107,7 @@ keyless = Table("keyless", MetaData(), Column("name", String(10)))
 text_keyed = Table("text_keyed", MetaData(), Column("code", String(10), primary_key=True))
 
 
-def load(ctx, frame, table=loader.analysis_orders, **options):
+def load(ctx, frame, table=schema.analysis_orders, **options):
     return loader.load_frame(ctx.analysis, table, frame, progress=False, **options)
 
 
@@ -291,7 +291,7 @@ CASES: list[Case] = [
                                                   "SELECT 1; DROP TABLE orders"),
          "more than one statement"),
     Case("read_frame-delete-construct", runner_call(reading.read_frame, ENGINE,
-                                                    delete(loader.analysis_orders)), "Delete"),
+                                                    delete(schema.analysis_orders)), "Delete"),
     Case("read_frame-outfile", runner_call(reading.read_frame, ENGINE,
                                            "SELECT * FROM orders INTO OUTFILE '/tmp/o'"),
          "INTO"),
@@ -316,12 +316,12 @@ CASES: list[Case] = [
     Case("read_frame-no-table", runner_call(reading.read_frame, ENGINE, "SELECT * FROM nope"),
          "nope"),
 
-    # analysis/loader.py
+    # analysis/schema.py and analysis/loader.py
     Case("load_frame-None-frame", lambda ctx: load(ctx, None), "DataFrame"),
     Case("load_frame-dict-frame", lambda ctx: load(ctx, {"oid": [1]}), "DataFrame"),
     Case("load_frame-table-name", lambda ctx: load(ctx, orders_frame(), "orders"), "Table"),
     Case("load_frame-None-engine", lambda ctx: loader.load_frame(
-        None, loader.analysis_orders, orders_frame(), progress=False), "Engine"),
+        None, schema.analysis_orders, orders_frame(), progress=False), "Engine"),
     Case("load_frame-batch-rows--1", lambda ctx: load(ctx, orders_frame(), batch_rows=-1),
          "batch_rows"),
     Case("load_frame-batch-rows-0", lambda ctx: load(ctx, orders_frame(), batch_rows=0),
@@ -363,15 +363,15 @@ CASES: list[Case] = [
     Case("load_frame-fractional-seconds", lambda ctx: load(ctx, spoiled(
         ordered_at=lambda f: f["ordered_at"] + pd.Timedelta("1ms"))), "fractions"),
     Case("load_frame-long-name", lambda ctx: load(ctx, at(generate.generate_users(10), "name",
-                                                          2, "x" * 51), loader.analysis_users),
+                                                          2, "x" * 51), schema.analysis_users),
          "longer than 50"),
     Case("load_frame-int-name", lambda ctx: load(ctx, at(generate.generate_users(10), "name",
-                                                         2, 42), loader.analysis_users),
+                                                         2, 42), schema.analysis_users),
          "must hold text"),
     Case("load_frame-unknown-gender", lambda ctx: load(ctx, generate.generate_users(10).assign(
-        gender="robot"), loader.analysis_users), "not one of"),
+        gender="robot"), schema.analysis_users), "not one of"),
     Case("load_frame-surrogate", lambda ctx: load(ctx, at(generate.generate_users(10), "name",
-                                                          2, "a\ud800"), loader.analysis_users),
+                                                          2, "a\ud800"), schema.analysis_users),
          "UTF-8"),
     Case("load_frame-keyless-table", lambda ctx: load(ctx, pd.DataFrame({"name": ["a"]}),
                                                       keyless), "primary key"),
@@ -396,22 +396,22 @@ CASES: list[Case] = [
                                                 progress=False), "seed"),
     Case("load_generated-batch-0", runner_call(loader.load_generated, ENGINE, 1_000,
                                                batch_rows=0, progress=False), "batch_rows"),
-    Case("analysis_engine-injection", lambda ctx: loader.analysis_engine(
+    Case("analysis_engine-injection", lambda ctx: schema.analysis_engine(
         ctx.settings, database="x`; DROP DATABASE test; --"), "letters, digits"),
-    Case("analysis_engine-None-db", lambda ctx: loader.analysis_engine(ctx.settings,
+    Case("analysis_engine-None-db", lambda ctx: schema.analysis_engine(ctx.settings,
                                                                         database=None), "None"),
-    Case("analysis_engine-empty-db", lambda ctx: loader.analysis_engine(ctx.settings,
+    Case("analysis_engine-empty-db", lambda ctx: schema.analysis_engine(ctx.settings,
                                                                          database=""), "''"),
-    Case("analysis_engine-bad-settings", runner_call(loader.analysis_engine, "settings"),
+    Case("analysis_engine-bad-settings", runner_call(schema.analysis_engine, "settings"),
          "Settings"),
-    Case("analysis_engine-mysql", lambda ctx: loader.analysis_engine(ctx.settings,
+    Case("analysis_engine-mysql", lambda ctx: schema.analysis_engine(ctx.settings,
                                                                       database="mysql"), "mysql"),
-    Case("reset_analysis_tables-crm-engine", lambda ctx: loader.reset_analysis_tables(ctx.crm),
+    Case("reset_analysis_tables-crm-engine", lambda ctx: schema.reset_analysis_tables(ctx.crm),
          "not an analysis database"),
     Case("load_generated-crm-engine", lambda ctx: loader.load_generated(ctx.crm, 1_000,
                                                                          progress=False),
          "not an analysis database"),
-    Case("reset_analysis_tables-None", runner_call(loader.reset_analysis_tables, None),
+    Case("reset_analysis_tables-None", runner_call(schema.reset_analysis_tables, None),
          "Engine"),
 
     # analysis/generate.py
@@ -543,10 +543,10 @@ def ctx(tidb_settings, tmp_path_factory):
         operations.add_users(session, operations.TUTORIAL_USERS)
         operations.add_orders(session, [operations.TUTORIAL_FIRST_ORDER,
                                         *operations.TUTORIAL_MORE_ORDERS])
-    analysis = loader.analysis_engine(tidb_settings, database=analysis_database)
-    loader.load_frame(analysis, loader.analysis_users, generate.generate_users(50),
+    analysis = schema.analysis_engine(tidb_settings, database=analysis_database)
+    loader.load_frame(analysis, schema.analysis_users, generate.generate_users(50),
                        progress=False)
-    loader.load_frame(analysis, loader.analysis_orders, generate.generate_orders(100, 50),
+    loader.load_frame(analysis, schema.analysis_orders, generate.generate_orders(100, 50),
                        progress=False)
     context = Ctx(tidb_settings, admin, crm_engine, analysis, crm_database,
                   tmp_path_factory.mktemp("sweep"))

@@ -19,15 +19,10 @@ from collections.abc import Iterator
 import pandas as pd
 import pytest
 
-from crm_helpers.analysis import loader
+from crm_helpers.analysis import loader, resume
 from crm_helpers.analysis.generate import default_user_count, generate_orders, generate_users
-from crm_helpers.analysis.loader import (
-    analysis_engine,
-    analysis_orders,
-    analysis_users,
-    load_frame,
-    load_generated,
-)
+from crm_helpers.analysis.loader import load_frame, load_generated
+from crm_helpers.analysis.schema import analysis_engine, analysis_orders, analysis_users
 from crm_helpers.analysis.statistics import StatisticsNotCounted, counted_rows
 from crm_helpers.config import load_settings
 from crm_helpers.engines import tidb_engine
@@ -143,12 +138,12 @@ def damage_by_kill_after_commit(local: LocalTiDB, rows: int = 60_000) -> None:
     load_frame(engine, analysis_users, generate_users(default_user_count(rows)), progress=False)
     time.sleep(1)
     connection = engine.raw_connection()
-    old, loader.READ_BACK_AFTER_COMMIT = loader.READ_BACK_AFTER_COMMIT, False
+    old, resume.READ_BACK_AFTER_COMMIT = resume.READ_BACK_AFTER_COMMIT, False
     try:
         loader._load_batch(connection, analysis_orders, generate_orders(rows))
         os.kill(server_pid(local), signal.SIGKILL)
     finally:
-        loader.READ_BACK_AFTER_COMMIT = old
+        resume.READ_BACK_AFTER_COMMIT = old
         connection.invalidate()
         engine.dispose()
     kill_server(local)
@@ -223,19 +218,19 @@ def test_server_killed_mid_load_then_up_then_resume_reaches_exactly_n(server, ki
     engine = analysis_db(server)
     engine.dispose()
     url = server.url("crm_analysis").render_as_string(hide_password=False)
-    loader = subprocess.Popen([sys.executable, "-c", KILLABLE_LOAD, url, str(N_ORDERS),
+    load_process = subprocess.Popen([sys.executable, "-c", KILLABLE_LOAD, url, str(N_ORDERS),
                                str(BATCH_ROWS)], stderr=subprocess.PIPE, text=True)
     watcher = tidb_engine(server.url("crm_analysis"))
     deadline = time.monotonic() + 120
     count = 0
-    while count < kill_after_rows and time.monotonic() < deadline and loader.poll() is None:
+    while count < kill_after_rows and time.monotonic() < deadline and load_process.poll() is None:
         with watcher.connect() as connection:
             count = connection.exec_driver_sql("SELECT COUNT(*) FROM orders").scalar_one()
         time.sleep(0.02)
     watcher.dispose()
     kill_server(server)
-    _, err = loader.communicate(timeout=60)
-    assert loader.returncode != 0, "the load finished before the kill; kill earlier"
+    _, err = load_process.communicate(timeout=60)
+    assert load_process.returncode != 0, "the load finished before the kill; kill earlier"
     assert "LoadFailed" in err and "run the same load again" in err
     assert "8141" not in err and "8223" not in err
 

@@ -14,19 +14,18 @@ import pytest
 
 from crm_helpers.analysis import loader
 from crm_helpers.analysis.generate import generate_orders, generate_users
-from crm_helpers.analysis.loader import (
-    InvalidFrame,
-    LoadFailed,
+from crm_helpers.analysis.loader import load_frame, load_generated
+from crm_helpers.analysis.reading import read_frame
+from crm_helpers.analysis.schema import (
     analysis_engine,
     analysis_orders,
     analysis_users,
-    load_frame,
-    load_generated,
     reset_analysis_tables,
 )
-from crm_helpers.analysis.reading import read_frame
 from crm_helpers.analysis.statistics import StatisticsNotCounted
+from crm_helpers.analysis.validation import InvalidFrame
 from crm_helpers.engines import tidb_engine
+from crm_helpers.errors import LoadFailed
 from crm_helpers.lesson.accounts import ensure_app_user
 from tests.conftest import throwaway_database
 
@@ -130,7 +129,7 @@ def wait_until_no_statement_runs_in(engine, database: str, timeout: float = 60.0
 
 def test_killed_loader_leaves_whole_batches_and_resumes_to_exactly_n(engine, database):
     reset_analysis_tables(engine)
-    loader = subprocess.Popen([sys.executable, "-c", KILLABLE_LOAD, database])
+    load_process = subprocess.Popen([sys.executable, "-c", KILLABLE_LOAD, database])
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -139,9 +138,9 @@ def test_killed_loader_leaves_whole_batches_and_resumes_to_exactly_n(engine, dat
             if count >= 10_000:
                 break
             time.sleep(0.05)
-        os.kill(loader.pid, signal.SIGKILL)
+        os.kill(load_process.pid, signal.SIGKILL)
     finally:
-        loader.wait()
+        load_process.wait()
     # TiDB still finishes a COMMIT the killed loader had already sent: count once it is done.
     wait_until_no_statement_runs_in(engine, database)
     with engine.connect() as connection:

@@ -6,11 +6,8 @@ import pytest
 from sqlalchemy import delete, insert, select, text, update
 
 from crm_helpers.analysis import reading
-from crm_helpers.analysis.loader import (
-    analysis_orders,
-    analysis_users,
-)
 from crm_helpers.analysis.reading import NotAQuery, read_frame
+from crm_helpers.analysis.schema import analysis_orders, analysis_users
 from tests.conftest import loaded_analysis_database
 
 
