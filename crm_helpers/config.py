@@ -29,6 +29,10 @@ DEFAULT_STATUS_PORT = 10080
 DEFAULT_USER = "root"
 DEFAULT_DATABASE = "test_sqlalchemy"
 DEFAULT_APP_USER = "crm_app"
+#: Databases TiDB keeps for itself: never granted to the app user, never used as the analysis
+#: database, never checked as the project's after a crash (any case: compare `name.lower()`).
+SYSTEM_DATABASES = frozenset({"mysql", "information_schema", "performance_schema",
+                              "metrics_schema", "sys", "lightning_task_info"})
 
 # Database and user names go into SQL as identifiers: plain ones only (dots for TiDB Cloud's
 # "<prefix>.user" names). crm_helpers.lesson.accounts checks its names with plain_name() too.

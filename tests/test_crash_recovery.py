@@ -27,14 +27,8 @@ from crm_helpers.analysis.statistics import StatisticsNotCounted, counted_rows
 from crm_helpers.config import load_settings
 from crm_helpers.engines import tidb_engine
 from crm_helpers.errors import TableDamaged, TiDBStillStopping
-from crm_helpers.local.recovery import check_tables
-from crm_helpers.local.server import (
-    LocalTiDB,
-    damaged_tables,
-    local_tidb_status,
-    start_local_tidb,
-    stop_local_tidb,
-)
+from crm_helpers.local.recovery import check_tables, damaged_tables
+from crm_helpers.local.server import LocalTiDB, local_tidb_status, start_local_tidb, stop_local_tidb
 from tests.conftest import cli_env, spare_tidb
 
 pytestmark = pytest.mark.lifecycle

@@ -50,13 +50,14 @@ from crm_helpers.analysis.statistics import (
 )
 from crm_helpers.analysis.validation import InvalidFrame, base_type, validate_frame
 from crm_helpers.errors import (
+    INCONSISTENCY_CODES,
     ConfigError,
     InvalidInput,
     LoadFailed,
     TableDamaged,
     TiDBConnectionError,
+    error_code,
 )
-from crm_helpers.local.recovery import INCONSISTENCY_CODES, error_code
 
 #: Rows per batch (one transaction each): about 5 MB of data, far below TiDB's 100 MB limit.
 DEFAULT_BATCH_ROWS = 100_000

@@ -17,8 +17,8 @@ from sqlalchemy import Engine, Table, func, select
 
 from crm_helpers.analysis.progress import tqdm
 from crm_helpers.analysis.statistics import NO_PRIVILEGE_CODES
-from crm_helpers.errors import LoadFailed, TableDamaged
-from crm_helpers.local.recovery import check_table, error_code, repair_table
+from crm_helpers.errors import LoadFailed, TableDamaged, error_code
+from crm_helpers.local.recovery import check_table, repair_table
 
 #: Read each batch back right after its commit (see benchmarks/crash_window.py).
 READ_BACK_AFTER_COMMIT = True

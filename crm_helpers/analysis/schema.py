@@ -21,7 +21,7 @@ from sqlalchemy import (
     Table,
 )
 
-from crm_helpers.config import Settings
+from crm_helpers.config import SYSTEM_DATABASES, Settings
 from crm_helpers.engines import tidb_engine
 from crm_helpers.errors import InvalidInput
 from crm_helpers.local.server import ensure_tidb
@@ -64,8 +64,8 @@ _PLAIN_NAME = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 def analysis_engine(settings: Settings | None = None,
                     database: str = ANALYSIS_DATABASE) -> Engine:
     """An engine on the analysis database (created with its tables if needed), LOCAL INFILE on."""
-    if not isinstance(database, str) or not _PLAIN_NAME.match(database) or database.lower() in (
-            "mysql", "information_schema", "performance_schema", "metrics_schema", "sys"):
+    if (not isinstance(database, str) or not _PLAIN_NAME.match(database)
+            or database.lower() in SYSTEM_DATABASES):
         raise InvalidInput(f"Database name {database!r} is not usable: give 1 to 64 letters, "
                            "digits or '_', not one of TiDB's own schemas (the default is "
                            "'crm_analysis').")
