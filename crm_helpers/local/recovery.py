@@ -180,6 +180,7 @@ class CrashDamageWarning(UserWarning):
 def damaged_tables(local: LocalTiDB | None = None) -> list[str]:
     """Tables found damaged after the local TiDB's last unclean stop and not repaired since."""
     if local is None:
+        # Imported here: server.py imports this module (see TYPE_CHECKING above).
         from crm_helpers.local.server import local_tidb
 
         local = local_tidb()
