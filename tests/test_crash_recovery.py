@@ -200,7 +200,8 @@ COUNTING_PASS_SECONDS = 70
 KILLABLE_LOAD = """
 import sys
 from crm_helpers.engines import tidb_engine
-from crm_helpers.analysis.loader import analysis_metadata, load_generated
+from crm_helpers.analysis.loader import load_generated
+from crm_helpers.analysis.schema import analysis_metadata
 engine = tidb_engine(sys.argv[1], connect_args={"local_infile": True})
 analysis_metadata.create_all(engine)
 load_generated(engine, int(sys.argv[2]), batch_rows=int(sys.argv[3]), progress=False)

@@ -106,7 +106,8 @@ def test_failure_mid_load_keeps_whole_batches_and_resumes_exactly(engine, monkey
 KILLABLE_LOAD = """
 import sys
 from crm_helpers.config import load_settings
-from crm_helpers.analysis.loader import analysis_engine, load_generated
+from crm_helpers.analysis.loader import load_generated
+from crm_helpers.analysis.schema import analysis_engine
 engine = analysis_engine(load_settings(), database=sys.argv[1])
 load_generated(engine, 200_000, batch_rows=2_000, progress=False)
 """
