@@ -59,13 +59,13 @@ test-external: setup tidb-build
 	$(BIN)/python .ci/suite_elsewhere.py --external $(EXTERNAL_ARGS) $(PYTEST_ARGS)
 
 compliance: setup tidb-build  ## sqlalchemy-tidb's suites through tidb:// and mysql+pymysql, compared
-	$(BIN)/python -m crm_helpers.dialect_suites
+	$(BIN)/python -m crm_helpers.devtools.dialect_suites
 
 run: tidb-up  ## execute every notebook headless into build/ (+ HTML), print the tutorial's result
-	$(BIN)/python -m crm_helpers.notebook_run build
+	$(BIN)/python -m crm_helpers.devtools.notebook_run build
 
 tutorial: tidb-up  ## run the tutorial's own program (examples/tutorial_main.py) on test_sqlalchemy
-	$(BIN)/python -c "from crm_helpers.accounts import prepare_tutorial_database as p; p()"
+	$(BIN)/python -c "from crm_helpers.lesson.accounts import prepare_tutorial_database as p; p()"
 	$(BIN)/python examples/tutorial_main.py
 
 bench: tidb-up  ## loading and reading benchmark (BENCH_ROWS, default 1,000,000)

@@ -11,7 +11,7 @@ import os
 import pytest
 
 from crm_helpers.config import Settings, load_settings
-from crm_helpers.server import ensure_tidb, local_tidb, local_tidb_status, stop_local_tidb
+from crm_helpers.local.server import ensure_tidb, local_tidb, local_tidb_status, stop_local_tidb
 
 _state: dict[str, object] = {}
 

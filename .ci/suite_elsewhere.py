@@ -29,9 +29,9 @@ from pathlib import Path
 
 import pymysql
 
+from crm_helpers.analysis.schema import ANALYSIS_DATABASE
 from crm_helpers.config import DEFAULT_APP_USER, DEFAULT_DATABASE, PROJECT_ROOT
-from crm_helpers.loading import ANALYSIS_DATABASE
-from crm_helpers.server import LocalTiDB, local_tidb_status, start_local_tidb, stop_local_tidb
+from crm_helpers.local.server import LocalTiDB, local_tidb_status, start_local_tidb, stop_local_tidb
 
 #: What the notebooks create on the TiDB they are given, and keep (README documents it).
 NOTEBOOK_DATABASES = {DEFAULT_DATABASE, ANALYSIS_DATABASE, "crm_features"}

@@ -40,13 +40,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, registry
 
-from crm_helpers import loading
-from crm_helpers.generate import default_user_count, generate_orders, generate_users
-from crm_helpers.loading import (
+from crm_helpers.analysis import resume
+from crm_helpers.analysis.generate import default_user_count, generate_orders, generate_users
+from crm_helpers.analysis.loader import load_frame
+from crm_helpers.analysis.schema import (
     analysis_engine,
     analysis_orders,
     analysis_users,
-    load_frame,
     reset_analysis_tables,
 )
 
@@ -173,7 +173,7 @@ def load_to_sql_multi(engine: Engine, orders: pd.DataFrame) -> None:
 
 
 def load_helper(engine: Engine, orders: pd.DataFrame) -> None:
-    """crm_helpers.loading.load_frame: validation, resumable batches, warning checks."""
+    """crm_helpers.analysis.loader.load_frame: validation, resumable batches, warning checks."""
     load_frame(engine, analysis_orders, orders, progress=False)
 
 
@@ -183,11 +183,11 @@ def load_helper_without_read_back(engine: Engine, orders: pd.DataFrame) -> None:
     On the local TiDB (unistore) the helper reads every batch back once it is committed, so that
     a SIGKILL of the server cannot lose acknowledged rows (benchmarks/crash_window.py).
     """
-    kept, loading.READ_BACK_AFTER_COMMIT = loading.READ_BACK_AFTER_COMMIT, False
+    kept, resume.READ_BACK_AFTER_COMMIT = resume.READ_BACK_AFTER_COMMIT, False
     try:
         load_frame(engine, analysis_orders, orders, progress=False)
     finally:
-        loading.READ_BACK_AFTER_COMMIT = kept
+        resume.READ_BACK_AFTER_COMMIT = kept
 
 
 LOADERS = {  # method: (function, share of N it runs on, table it fills)
@@ -261,7 +261,7 @@ def _read_in_child(method: str, url: str) -> dict:
     import pymysql
     from sqlalchemy import create_engine
 
-    from crm_helpers.reading import read_frame
+    from crm_helpers.analysis.reading import read_frame
 
     engine = create_engine(url)
     with engine.connect() as connection:  # connect (and import) before the baseline

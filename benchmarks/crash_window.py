@@ -8,7 +8,7 @@ unistore keeps a transaction's locks in memory, and TiDB commits all keys but th
 the background after COMMIT has returned. Each run starts a throwaway local TiDB (its own
 folder and free ports), loads users, lets them settle, then loads one batch of orders through
 the loader and SIGKILLs tidb-server the moment the batch's load returns: once with the
-read-back after the commit (`loading.READ_BACK_AFTER_COMMIT`) and once without. It then starts
+read-back after the commit (`resume.READ_BACK_AFTER_COMMIT`) and once without. It then starts
 the server again and counts the orders' rows and index entries and runs ADMIN CHECK TABLE.
 With --cost-rows, it instead measures what the safety costs, side by side on one server:
 `load_frame` of that many orders with and without the read-back (alternating, fresh tables
@@ -35,13 +35,14 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from crm_helpers import loading
+from crm_helpers.analysis import loader, resume
+from crm_helpers.analysis.generate import default_user_count, generate_orders, generate_users
+from crm_helpers.analysis.loader import load_frame
+from crm_helpers.analysis.schema import analysis_engine, analysis_orders, analysis_users
 from crm_helpers.config import load_settings
-from crm_helpers.db import tidb_engine
-from crm_helpers.generate import default_user_count, generate_orders, generate_users
-from crm_helpers.loading import analysis_engine, analysis_orders, analysis_users, load_frame
-from crm_helpers.recovery import check_table
-from crm_helpers.server import LocalTiDB, local_tidb_status, start_local_tidb, stop_local_tidb
+from crm_helpers.engines import tidb_engine
+from crm_helpers.local.recovery import check_table
+from crm_helpers.local.server import LocalTiDB, local_tidb_status, start_local_tidb, stop_local_tidb
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -85,10 +86,10 @@ def _kill_after_batch(local: LocalTiDB, engine: Engine, read_back: bool, rows: i
     load_frame(engine, analysis_users, generate_users(n_users), progress=False)
     time.sleep(2.0)  # everything before the measured batch is on disk well before the kill
     orders = generate_orders(rows, n_users)
-    loading.READ_BACK_AFTER_COMMIT = read_back
+    resume.READ_BACK_AFTER_COMMIT = read_back
     connection = engine.raw_connection()
     started = time.monotonic()
-    loading._load_batch(connection, analysis_orders, orders)
+    loader._load_batch(connection, analysis_orders, orders)
     returned = time.monotonic()
     os.kill(pid, signal.SIGKILL)
     load_seconds = returned - started
@@ -129,7 +130,7 @@ def _cost_on(engine: Engine, rows: int, rounds: int) -> dict:
             for read_back in (False, True):
                 with engine.begin() as connection:
                     connection.exec_driver_sql("TRUNCATE TABLE orders")
-                loading.READ_BACK_AFTER_COMMIT = read_back
+                resume.READ_BACK_AFTER_COMMIT = read_back
                 report = load_frame(engine, analysis_orders, orders, progress=False)
                 times["load, read-back" if read_back else "load, no read-back"].append(
                     report.seconds)
@@ -141,7 +142,7 @@ def _cost_on(engine: Engine, rows: int, rounds: int) -> dict:
                 connection.exec_driver_sql("ADMIN CHECK TABLE orders")
             times["ADMIN CHECK TABLE orders"].append(time.monotonic() - started)
     finally:
-        loading.READ_BACK_AFTER_COMMIT = True
+        resume.READ_BACK_AFTER_COMMIT = True
         engine.dispose()
     return {name: {"median_s": round(statistics.median(values), 2),
                    "rounds_s": [round(v, 2) for v in values]} for name, values in times.items()}

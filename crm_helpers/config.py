@@ -29,12 +29,16 @@ DEFAULT_STATUS_PORT = 10080
 DEFAULT_USER = "root"
 DEFAULT_DATABASE = "test_sqlalchemy"
 DEFAULT_APP_USER = "crm_app"
+#: Databases TiDB keeps for itself: never granted to the app user, never used as the analysis
+#: database, never checked as the project's after a crash (any case: compare `name.lower()`).
+SYSTEM_DATABASES = frozenset({"mysql", "information_schema", "performance_schema",
+                              "metrics_schema", "sys", "lightning_task_info"})
 
 # Database and user names go into SQL as identifiers: plain ones only (dots for TiDB Cloud's
-# "<prefix>.user" names). crm_helpers.accounts checks its names with plain_name() too.
+# "<prefix>.user" names). crm_helpers.lesson.accounts checks its names with plain_name() too.
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9_.]{1,64}")
 
-#: The engine plugin that gives the lesson's error advice (crm_helpers.lesson_plugin).
+#: The engine plugin that gives the lesson's error advice (crm_helpers.lesson.plugin).
 LESSON_PLUGIN = "crm_lesson"
 
 # Drivers whose URLs we accept in TIDB_URL; all are served by the tidb dialect over PyMySQL.
@@ -66,7 +70,7 @@ class Settings:
         """A `tidb://` URL for `database` (None: no default database), as `user` if given.
 
         It names the `crm_lesson` engine plugin, so engines made from it give the lesson's
-        advice on errors (crm_helpers.lesson_plugin).
+        advice on errors (crm_helpers.lesson.plugin).
         """
         query = {"charset": "utf8mb4"}
         for name, seconds in (("connect_timeout", self.connect_timeout),
@@ -93,7 +97,7 @@ class Settings:
         if not self.app_password:
             raise ConfigError(
                 "No password for the application user yet: set CRM_APP_PASSWORD, or run "
-                "notebook 02 (or crm_helpers.accounts.ensure_app_user) to create one."
+                "notebook 02 (or crm_helpers.lesson.accounts.ensure_app_user) to create one."
             )
         return self.url(database or self.database, user=self.app_user,
                         password=self.app_password)

@@ -5,11 +5,12 @@ before anything is sent) derive from `CrmError` alone. Errors that come from the
 `LessonAdvice` classes: each is also the SQLAlchemy class it refines (`UserNotFound` is an
 `IntegrityError`, `TiDBNotRunning` an `OperationalError`), so `except IntegrityError` works in
 the notebooks as everywhere else; it only puts the lesson's advice first in the message.
+The error codes that more than one module looks for, and `error_code`, are here too.
 """
 
 from __future__ import annotations
 
-from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from sqlalchemy_tidb.exc import (  # the dialect's errors, by their names in the notebooks
     InvalidDialectOption,
     InvalidVector,
@@ -21,14 +22,27 @@ from sqlalchemy_tidb.exc import (  # the dialect's errors, by their names in the
 )
 
 __all__ = [
-    "ConfigError", "CrmError", "GoNotFound", "InvalidDialectOption", "InvalidInput",
-    "InvalidPrice", "InvalidVector", "LessonAdvice", "MissingParentRow", "NoValueForColumn",
-    "NotTiDB", "NullNotAllowed", "OrderNotFound", "PortInUse", "TableDamaged", "TiDBAuthError",
-    "TiDBBuildError", "TiDBConnectionError", "TiDBNotRunning", "TiDBProtocolError",
-    "TiDBServerError", "TiDBStartTimeout", "TiDBStillStopping", "TiDBTLSError", "TiDBTimeout",
-    "TiFlashRequired", "UnknownGender", "UnsupportedByTiDB", "UserNotFound", "ValueDoesNotFit",
-    "WriteConflict",
+    "INCONSISTENCY_CODES", "NO_PARENT_ROW", "ConfigError", "CrmError", "GoNotFound",
+    "InvalidDialectOption", "InvalidInput", "InvalidPrice", "InvalidVector", "LessonAdvice",
+    "LoadFailed", "MissingParentRow", "NoValueForColumn", "NotTiDB", "NullNotAllowed",
+    "OrderNotFound", "PortInUse", "TableDamaged", "TiDBAuthError", "TiDBBuildError",
+    "TiDBConnectionError", "TiDBNotRunning", "TiDBProtocolError", "TiDBServerError",
+    "TiDBStartTimeout", "TiDBStillStopping", "TiDBTLSError", "TiDBTimeout", "TiFlashRequired",
+    "UnknownGender", "UnsupportedByTiDB", "UserNotFound", "ValueDoesNotFit", "WriteConflict",
+    "error_code",
 ]
+
+#: TiDB's error codes for "this table's indexes and rows disagree" (TableDamaged).
+INCONSISTENCY_CODES = {8003, 8133, 8134, 8138, 8139, 8140, 8141, 8223}
+#: A foreign key with no parent row (MissingParentRow, UserNotFound).
+NO_PARENT_ROW = 1452
+
+
+def error_code(exc: BaseException) -> int | None:
+    """The MySQL/TiDB error number of a driver error (or SQLAlchemy's wrapper of one)."""
+    original = exc.orig if isinstance(exc, DBAPIError) else exc
+    args = getattr(original, "args", ())
+    return args[0] if args and isinstance(args[0], int) else None
 
 
 class CrmError(Exception):
@@ -133,3 +147,7 @@ class NoValueForColumn(LessonAdvice, InvalidInput, OperationalError):
 
 class OrderNotFound(InvalidInput):
     """An operation refers to an oid that no order has."""
+
+
+class LoadFailed(CrmError):
+    """TiDB rejected a batch; it was rolled back, earlier batches stay committed."""

@@ -19,12 +19,13 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
+from crm_helpers.analysis.generate import generate_orders, generate_users
+from crm_helpers.analysis.loader import load_frame
+from crm_helpers.analysis.schema import analysis_engine, analysis_orders, analysis_users
 from crm_helpers.config import Settings
-from crm_helpers.db import tidb_engine
+from crm_helpers.engines import tidb_engine
 from crm_helpers.errors import TiDBStillStopping
-from crm_helpers.generate import generate_orders, generate_users
-from crm_helpers.loading import analysis_engine, analysis_orders, analysis_users, load_frame
-from crm_helpers.server import (
+from crm_helpers.local.server import (
     LocalTiDB,
     ServerTLS,
     local_tidb_status,

@@ -7,9 +7,9 @@ import secrets
 import pytest
 from sqlalchemy import text
 
-from crm_helpers.accounts import app_password, create_database, ensure_app_user, grants_frame
-from crm_helpers.db import tidb_engine
+from crm_helpers.engines import tidb_engine
 from crm_helpers.errors import ConfigError, TiDBAuthError
+from crm_helpers.lesson.accounts import app_password, create_database, ensure_app_user, grants_frame
 
 
 @pytest.fixture

@@ -34,9 +34,12 @@ import pytest
 from sqlalchemy import Column, MetaData, String, Table, delete, insert, text, update
 from sqlalchemy.orm import Session
 
-from crm_helpers import accounts, cli, config, crm, db, frames, generate, loading, reading, server
+from crm_helpers import config, engines
+from crm_helpers.analysis import frames, generate, loader, reading, schema
 from crm_helpers.errors import CrmError
-from crm_helpers.models import Order, User
+from crm_helpers.lesson import accounts, operations
+from crm_helpers.lesson.models import Order, User
+from crm_helpers.local import cli, server
 from tests.conftest import free_port, free_ports
 
 #: A message says what to do if it holds one of these (or, from the CLI, argparse's usage).
@@ -104,8 +107,8 @@ keyless = Table("keyless", MetaData(), Column("name", String(10)))
 text_keyed = Table("text_keyed", MetaData(), Column("code", String(10), primary_key=True))
 
 
-def load(ctx, frame, table=loading.analysis_orders, **options):
-    return loading.load_frame(ctx.analysis, table, frame, progress=False, **options)
+def load(ctx, frame, table=schema.analysis_orders, **options):
+    return loader.load_frame(ctx.analysis, table, frame, progress=False, **options)
 
 
 def session_call(function: Callable, *args: Any) -> Callable[[Ctx], Any]:
@@ -153,75 +156,80 @@ USER = f"crm_sweep_user_{secrets.token_hex(3)}"
 
 # ---------------------------------------------------------------------------- the cases
 CASES: list[Case] = [
-    # crm.py: the tutorial's operations (one Session each)
-    Case("add_users-empty-name", session_call(crm.add_users, [("", "Female")]), "empty"),
-    Case("add_users-blank-name", session_call(crm.add_users, [("   ", "Male")]), "empty"),
-    Case("add_users-None-name", session_call(crm.add_users, [(None, "Male")]), "None"),
-    Case("add_users-int-name", session_call(crm.add_users, [(42, "Male")]), "42"),
-    Case("add_users-51-chars", session_call(crm.add_users, [("x" * 51, "Male")]), "51"),
-    Case("add_users-unknown-gender", session_call(crm.add_users, [("Eve", "robot")]), "robot"),
-    Case("add_users-None-gender", session_call(crm.add_users, [("Eve", None)]), "None"),
-    Case("add_users-int-gender", session_call(crm.add_users, [("Eve", 1)]), "gender"),
-    Case("add_users-second-bad", session_call(crm.add_users,
+    # lesson/operations.py: the tutorial's operations (one Session each)
+    Case("add_users-empty-name", session_call(operations.add_users, [("", "Female")]), "empty"),
+    Case("add_users-blank-name", session_call(operations.add_users, [("   ", "Male")]), "empty"),
+    Case("add_users-None-name", session_call(operations.add_users, [(None, "Male")]), "None"),
+    Case("add_users-int-name", session_call(operations.add_users, [(42, "Male")]), "42"),
+    Case("add_users-51-chars", session_call(operations.add_users, [("x" * 51, "Male")]), "51"),
+    Case("add_users-unknown-gender", session_call(operations.add_users, [("Eve", "robot")]),
+         "robot"),
+    Case("add_users-None-gender", session_call(operations.add_users, [("Eve", None)]), "None"),
+    Case("add_users-int-gender", session_call(operations.add_users, [("Eve", 1)]), "gender"),
+    Case("add_users-second-bad", session_call(operations.add_users,
                                               [("Eve", "Female"), ("Bob", "robot")]), "robot"),
-    Case("add_users-short-tuple", session_call(crm.add_users, [("Eve",)]), "name.*gender"),
-    Case("add_users-long-tuple", session_call(crm.add_users, [("Eve", "Female", 3)]),
+    Case("add_users-short-tuple", session_call(operations.add_users, [("Eve",)]), "name.*gender"),
+    Case("add_users-long-tuple", session_call(operations.add_users, [("Eve", "Female", 3)]),
          "name.*gender"),
-    Case("add_users-a-string", session_call(crm.add_users, "Eve"), "name.*gender"),
-    Case("add_users-None", session_call(crm.add_users, None), "None|name.*gender"),
-    Case("add_users-no-session", runner_call(crm.add_users, None, [("Eve", "Female")]),
+    Case("add_users-a-string", session_call(operations.add_users, "Eve"), "name.*gender"),
+    Case("add_users-None", session_call(operations.add_users, None), "None|name.*gender"),
+    Case("add_users-no-session", runner_call(operations.add_users, None, [("Eve", "Female")]),
          "Session"),
-    Case("add_orders-negative", session_call(crm.add_orders, [(1, -5)]), "negative"),
-    Case("add_orders-nan", session_call(crm.add_orders, [(1, float("nan"))]), "finite"),
-    Case("add_orders-inf", session_call(crm.add_orders, [(1, float("inf"))]), "finite"),
-    Case("add_orders-text-price", session_call(crm.add_orders, [(1, "9.99")]), "not a number"),
-    Case("add_orders-None-price", session_call(crm.add_orders, [(1, None)]), "not a number"),
-    Case("add_orders-bool-price", session_call(crm.add_orders, [(1, True)]), "not a number"),
-    Case("add_orders-complex-price", session_call(crm.add_orders, [(1, 1 + 1j)]),
+    Case("add_orders-negative", session_call(operations.add_orders, [(1, -5)]), "negative"),
+    Case("add_orders-nan", session_call(operations.add_orders, [(1, float("nan"))]), "finite"),
+    Case("add_orders-inf", session_call(operations.add_orders, [(1, float("inf"))]), "finite"),
+    Case("add_orders-text-price", session_call(operations.add_orders, [(1, "9.99")]),
          "not a number"),
-    Case("add_orders-list-price", session_call(crm.add_orders, [(1, [])]), "not a number"),
-    Case("add_orders-decimal-nan", session_call(crm.add_orders, [(1, Decimal("NaN"))]),
+    Case("add_orders-None-price", session_call(operations.add_orders, [(1, None)]), "not a number"),
+    Case("add_orders-bool-price", session_call(operations.add_orders, [(1, True)]), "not a number"),
+    Case("add_orders-complex-price", session_call(operations.add_orders, [(1, 1 + 1j)]),
+         "not a number"),
+    Case("add_orders-list-price", session_call(operations.add_orders, [(1, [])]), "not a number"),
+    Case("add_orders-decimal-nan", session_call(operations.add_orders, [(1, Decimal("NaN"))]),
          "finite|not a number"),
-    Case("add_orders-1e308", session_call(crm.add_orders, [(1, 1e308)]), "large|exactly"),
-    Case("add_orders-float-precision", session_call(crm.add_orders, [(1, 123456789.99)]),
+    Case("add_orders-1e308", session_call(operations.add_orders, [(1, 1e308)]), "large|exactly"),
+    Case("add_orders-float-precision", session_call(operations.add_orders, [(1, 123456789.99)]),
          "exactly"),
-    Case("add_orders-2**24+1", session_call(crm.add_orders, [(1, 16777217)]), "exactly"),
-    Case("add_orders-unknown-uid", session_call(crm.add_orders, [(999, 1.0)]), "uid 999"),
-    Case("add_orders-bool-uid", session_call(crm.add_orders, [(True, 1.0)]), "True"),
-    Case("add_orders-text-uid", session_call(crm.add_orders, [("1", 1.0)]), "'1'.*whole|int"),
-    Case("add_orders-None-uid", session_call(crm.add_orders, [(None, 1.0)]), "None"),
-    Case("add_orders-float-uid", session_call(crm.add_orders, [(1.5, 1.0)]), "1.5"),
-    Case("add_orders-negative-uid", session_call(crm.add_orders, [(-1, 1.0)]), "-1"),
-    Case("add_orders-huge-uid", session_call(crm.add_orders, [(2**40, 1.0)]),
+    Case("add_orders-2**24+1", session_call(operations.add_orders, [(1, 16777217)]), "exactly"),
+    Case("add_orders-unknown-uid", session_call(operations.add_orders, [(999, 1.0)]), "uid 999"),
+    Case("add_orders-bool-uid", session_call(operations.add_orders, [(True, 1.0)]), "True"),
+    Case("add_orders-text-uid", session_call(operations.add_orders, [("1", 1.0)]),
+         "'1'.*whole|int"),
+    Case("add_orders-None-uid", session_call(operations.add_orders, [(None, 1.0)]), "None"),
+    Case("add_orders-float-uid", session_call(operations.add_orders, [(1.5, 1.0)]), "1.5"),
+    Case("add_orders-negative-uid", session_call(operations.add_orders, [(-1, 1.0)]), "-1"),
+    Case("add_orders-huge-uid", session_call(operations.add_orders, [(2**40, 1.0)]),
          str(2**40) + "|range"),
-    Case("add_orders-second-bad", session_call(crm.add_orders, [(1, 2.5), (1, -1)]),
+    Case("add_orders-second-bad", session_call(operations.add_orders, [(1, 2.5), (1, -1)]),
          "negative"),
-    Case("add_orders-short-tuple", session_call(crm.add_orders, [(1,)]), "uid.*price"),
-    Case("add_orders-None", session_call(crm.add_orders, None), "None|uid.*price"),
-    Case("delete_order-unknown", session_call(crm.delete_order, 999), "oid 999"),
-    Case("delete_order-None", session_call(crm.delete_order, None), "None"),
-    Case("delete_order-text", session_call(crm.delete_order, "1"), "'1'"),
-    Case("delete_order-injection", session_call(crm.delete_order, "1 OR 1=1"), "1 OR 1=1"),
-    Case("delete_order-bool", session_call(crm.delete_order, True), "True"),
-    Case("delete_order-float", session_call(crm.delete_order, 1.5), "1.5"),
-    Case("set_order_price-unknown", session_call(crm.set_order_price, 999, 1.0), "oid 999"),
-    Case("set_order_price-negative", session_call(crm.set_order_price, 1, -1), "negative"),
-    Case("set_order_price-None", session_call(crm.set_order_price, 1, None), "not a number"),
-    Case("set_order_price-nan", session_call(crm.set_order_price, 1, float("nan")), "finite"),
-    Case("set_order_price-text-oid", session_call(crm.set_order_price, "1", 5.0), "'1'"),
-    Case("set_order_price-bool-oid", session_call(crm.set_order_price, True, 5.0), "True"),
-    Case("set_order_price-1e308", session_call(crm.set_order_price, 1, 1e308),
+    Case("add_orders-short-tuple", session_call(operations.add_orders, [(1,)]), "uid.*price"),
+    Case("add_orders-None", session_call(operations.add_orders, None), "None|uid.*price"),
+    Case("delete_order-unknown", session_call(operations.delete_order, 999), "oid 999"),
+    Case("delete_order-None", session_call(operations.delete_order, None), "None"),
+    Case("delete_order-text", session_call(operations.delete_order, "1"), "'1'"),
+    Case("delete_order-injection", session_call(operations.delete_order, "1 OR 1=1"), "1 OR 1=1"),
+    Case("delete_order-bool", session_call(operations.delete_order, True), "True"),
+    Case("delete_order-float", session_call(operations.delete_order, 1.5), "1.5"),
+    Case("set_order_price-unknown", session_call(operations.set_order_price, 999, 1.0), "oid 999"),
+    Case("set_order_price-negative", session_call(operations.set_order_price, 1, -1), "negative"),
+    Case("set_order_price-None", session_call(operations.set_order_price, 1, None), "not a number"),
+    Case("set_order_price-nan", session_call(operations.set_order_price, 1, float("nan")),
+         "finite"),
+    Case("set_order_price-text-oid", session_call(operations.set_order_price, "1", 5.0), "'1'"),
+    Case("set_order_price-bool-oid", session_call(operations.set_order_price, True, 5.0), "True"),
+    Case("set_order_price-1e308", session_call(operations.set_order_price, 1, 1e308),
          "large|exactly"),
-    Case("order_prices_of_user-text", session_call(crm.order_prices_of_user, "1"), "'1'"),
-    Case("order_prices_of_user-None", session_call(crm.order_prices_of_user, None), "None"),
-    Case("user_orders_statement-text", runner_call(crm.user_orders_statement, "x"), "'x'"),
-    Case("as_gender-empty", runner_call(crm.as_gender, ""), "gender"),
-    Case("as_gender-None", runner_call(crm.as_gender, None), "None"),
-    Case("as_price-text", runner_call(crm.as_price, "abc"), "not a number"),
-    Case("reset_crm_tables-None", runner_call(crm.reset_crm_tables, None), "Engine"),
-    Case("reset_crm_tables-url-text", runner_call(crm.reset_crm_tables, "tidb://x"), "Engine"),
+    Case("order_prices_of_user-text", session_call(operations.order_prices_of_user, "1"), "'1'"),
+    Case("order_prices_of_user-None", session_call(operations.order_prices_of_user, None), "None"),
+    Case("user_orders_statement-text", runner_call(operations.user_orders_statement, "x"), "'x'"),
+    Case("as_gender-empty", runner_call(operations.as_gender, ""), "gender"),
+    Case("as_gender-None", runner_call(operations.as_gender, None), "None"),
+    Case("as_price-text", runner_call(operations.as_price, "abc"), "not a number"),
+    Case("reset_crm_tables-None", runner_call(operations.reset_crm_tables, None), "Engine"),
+    Case("reset_crm_tables-url-text", runner_call(operations.reset_crm_tables, "tidb://x"),
+         "Engine"),
 
-    # models.py: plain SQLAlchemy statements that bypass @validates meet the column types
+    # lesson/models.py: plain SQLAlchemy statements that bypass @validates meet the column types
     Case("sqlalchemy_update-bool-uid", orm_call(lambda s: s.execute(
         update(Order).where(Order.oid == 5).values(uid=True))), "uid True"),
     Case("sqlalchemy_update-unknown-gender", orm_call(lambda s: s.execute(
@@ -242,7 +250,7 @@ CASES: list[Case] = [
     Case("sqlalchemy_core-update-None-price", core_call(lambda c: c.execute(
         update(Order).where(Order.oid == 1).values(price=None))), "Price None"),
 
-    # frames.py
+    # analysis/frames.py
     Case("query_frame-None-runner", runner_call(frames.query_frame, None, "SELECT 1"),
          "Engine"),
     Case("query_frame-int-sql", runner_call(frames.query_frame, ENGINE, 42), "SQL text"),
@@ -276,14 +284,14 @@ CASES: list[Case] = [
          "SQL text"),
     Case("tidy_dtypes-None", runner_call(frames.tidy_dtypes, None), "DataFrame"),
 
-    # reading.py
+    # analysis/reading.py
     Case("read_frame-delete", runner_call(reading.read_frame, ENGINE,
                                           "DELETE FROM orders WHERE oid = 2"), "DELETE"),
     Case("read_frame-two-statements", runner_call(reading.read_frame, ENGINE,
                                                   "SELECT 1; DROP TABLE orders"),
          "more than one statement"),
     Case("read_frame-delete-construct", runner_call(reading.read_frame, ENGINE,
-                                                    delete(loading.analysis_orders)), "Delete"),
+                                                    delete(schema.analysis_orders)), "Delete"),
     Case("read_frame-outfile", runner_call(reading.read_frame, ENGINE,
                                            "SELECT * FROM orders INTO OUTFILE '/tmp/o'"),
          "INTO"),
@@ -308,12 +316,12 @@ CASES: list[Case] = [
     Case("read_frame-no-table", runner_call(reading.read_frame, ENGINE, "SELECT * FROM nope"),
          "nope"),
 
-    # loading.py
+    # analysis/schema.py and analysis/loader.py
     Case("load_frame-None-frame", lambda ctx: load(ctx, None), "DataFrame"),
     Case("load_frame-dict-frame", lambda ctx: load(ctx, {"oid": [1]}), "DataFrame"),
     Case("load_frame-table-name", lambda ctx: load(ctx, orders_frame(), "orders"), "Table"),
-    Case("load_frame-None-engine", lambda ctx: loading.load_frame(
-        None, loading.analysis_orders, orders_frame(), progress=False), "Engine"),
+    Case("load_frame-None-engine", lambda ctx: loader.load_frame(
+        None, schema.analysis_orders, orders_frame(), progress=False), "Engine"),
     Case("load_frame-batch-rows--1", lambda ctx: load(ctx, orders_frame(), batch_rows=-1),
          "batch_rows"),
     Case("load_frame-batch-rows-0", lambda ctx: load(ctx, orders_frame(), batch_rows=0),
@@ -355,58 +363,58 @@ CASES: list[Case] = [
     Case("load_frame-fractional-seconds", lambda ctx: load(ctx, spoiled(
         ordered_at=lambda f: f["ordered_at"] + pd.Timedelta("1ms"))), "fractions"),
     Case("load_frame-long-name", lambda ctx: load(ctx, at(generate.generate_users(10), "name",
-                                                          2, "x" * 51), loading.analysis_users),
+                                                          2, "x" * 51), schema.analysis_users),
          "longer than 50"),
     Case("load_frame-int-name", lambda ctx: load(ctx, at(generate.generate_users(10), "name",
-                                                         2, 42), loading.analysis_users),
+                                                         2, 42), schema.analysis_users),
          "must hold text"),
     Case("load_frame-unknown-gender", lambda ctx: load(ctx, generate.generate_users(10).assign(
-        gender="robot"), loading.analysis_users), "not one of"),
+        gender="robot"), schema.analysis_users), "not one of"),
     Case("load_frame-surrogate", lambda ctx: load(ctx, at(generate.generate_users(10), "name",
-                                                          2, "a\ud800"), loading.analysis_users),
+                                                          2, "a\ud800"), schema.analysis_users),
          "UTF-8"),
     Case("load_frame-keyless-table", lambda ctx: load(ctx, pd.DataFrame({"name": ["a"]}),
                                                       keyless), "primary key"),
     Case("load_frame-text-key", lambda ctx: load(ctx, pd.DataFrame({"code": ["a"]}),
                                                  text_keyed), "primary key"),
-    Case("load_frame-crm-negative-price", lambda ctx: loading.load_frame(
+    Case("load_frame-crm-negative-price", lambda ctx: loader.load_frame(
         ctx.crm, Order.__table__, crm_orders([2.5, -5.0]), progress=False), "negative"),
-    Case("load_frame-crm-inexact-price", lambda ctx: loading.load_frame(
+    Case("load_frame-crm-inexact-price", lambda ctx: loader.load_frame(
         ctx.crm, Order.__table__, crm_orders([123456789.99]), progress=False), "exactly"),
-    Case("load_frame-crm-orphan", lambda ctx: loading.load_frame(
+    Case("load_frame-crm-orphan", lambda ctx: loader.load_frame(
         ctx.crm, Order, crm_orders([1.0], [77]), progress=False), "refer to no row"),
-    Case("load_frame-crm-uid-0", lambda ctx: loading.load_frame(
+    Case("load_frame-crm-uid-0", lambda ctx: loader.load_frame(
         ctx.crm, User, pd.DataFrame({"uid": [0], "name": ["Zed"], "gender": ["Male"]}),
         progress=False), "0"),
-    Case("load_frame-no-local-infile", lambda ctx: loading.load_frame(
+    Case("load_frame-no-local-infile", lambda ctx: loader.load_frame(
         ctx.plain_crm, User, pd.DataFrame({"uid": [50], "name": ["Zed"], "gender": ["Male"]}),
         progress=False), "local_infile"),
-    Case("load_generated-negative", runner_call(loading.load_generated, ENGINE, -5), "-5"),
-    Case("load_generated-text", runner_call(loading.load_generated, ENGINE, "100"), "'100'"),
-    Case("load_generated-huge", runner_call(loading.load_generated, ENGINE, 10**12), "memory"),
-    Case("load_generated-bad-seed", runner_call(loading.load_generated, ENGINE, 1_000, seed=-1,
+    Case("load_generated-negative", runner_call(loader.load_generated, ENGINE, -5), "-5"),
+    Case("load_generated-text", runner_call(loader.load_generated, ENGINE, "100"), "'100'"),
+    Case("load_generated-huge", runner_call(loader.load_generated, ENGINE, 10**12), "memory"),
+    Case("load_generated-bad-seed", runner_call(loader.load_generated, ENGINE, 1_000, seed=-1,
                                                 progress=False), "seed"),
-    Case("load_generated-batch-0", runner_call(loading.load_generated, ENGINE, 1_000,
+    Case("load_generated-batch-0", runner_call(loader.load_generated, ENGINE, 1_000,
                                                batch_rows=0, progress=False), "batch_rows"),
-    Case("analysis_engine-injection", lambda ctx: loading.analysis_engine(
+    Case("analysis_engine-injection", lambda ctx: schema.analysis_engine(
         ctx.settings, database="x`; DROP DATABASE test; --"), "letters, digits"),
-    Case("analysis_engine-None-db", lambda ctx: loading.analysis_engine(ctx.settings,
+    Case("analysis_engine-None-db", lambda ctx: schema.analysis_engine(ctx.settings,
                                                                         database=None), "None"),
-    Case("analysis_engine-empty-db", lambda ctx: loading.analysis_engine(ctx.settings,
+    Case("analysis_engine-empty-db", lambda ctx: schema.analysis_engine(ctx.settings,
                                                                          database=""), "''"),
-    Case("analysis_engine-bad-settings", runner_call(loading.analysis_engine, "settings"),
+    Case("analysis_engine-bad-settings", runner_call(schema.analysis_engine, "settings"),
          "Settings"),
-    Case("analysis_engine-mysql", lambda ctx: loading.analysis_engine(ctx.settings,
+    Case("analysis_engine-mysql", lambda ctx: schema.analysis_engine(ctx.settings,
                                                                       database="mysql"), "mysql"),
-    Case("reset_analysis_tables-crm-engine", lambda ctx: loading.reset_analysis_tables(ctx.crm),
+    Case("reset_analysis_tables-crm-engine", lambda ctx: schema.reset_analysis_tables(ctx.crm),
          "not an analysis database"),
-    Case("load_generated-crm-engine", lambda ctx: loading.load_generated(ctx.crm, 1_000,
+    Case("load_generated-crm-engine", lambda ctx: loader.load_generated(ctx.crm, 1_000,
                                                                          progress=False),
          "not an analysis database"),
-    Case("reset_analysis_tables-None", runner_call(loading.reset_analysis_tables, None),
+    Case("reset_analysis_tables-None", runner_call(schema.reset_analysis_tables, None),
          "Engine"),
 
-    # generate.py
+    # analysis/generate.py
     Case("generate_users-negative", runner_call(generate.generate_users, -1), "-1"),
     Case("generate_users-float", runner_call(generate.generate_users, 2.5), "2.5"),
     Case("generate_users-text", runner_call(generate.generate_users, "10"), "'10'"),
@@ -424,7 +432,7 @@ CASES: list[Case] = [
     Case("generate_orders-nan", runner_call(generate.generate_orders, float("nan")), "nan"),
     Case("default_user_count-None", runner_call(generate.default_user_count, None), "None"),
 
-    # accounts.py
+    # lesson/accounts.py
     Case("ensure_app_user-empty-password", lambda ctx: accounts.ensure_app_user(
         ctx.admin, USER, "", ctx.crm_database), "empty"),
     Case("ensure_app_user-None-password", lambda ctx: accounts.ensure_app_user(
@@ -488,20 +496,20 @@ CASES: list[Case] = [
     Case("app_url-no-password", lambda ctx: replace(ctx.settings, app_password=None).app_url(),
          "No password"),
 
-    # db.py
-    Case("tidb_engine-None", runner_call(db.tidb_engine, None), "URL"),
-    Case("tidb_engine-garbage", runner_call(db.tidb_engine, "garbage"), "URL"),
-    Case("tidb_engine-closed-port", lambda ctx: db.tidb_engine(
+    # engines.py
+    Case("tidb_engine-None", runner_call(engines.tidb_engine, None), "URL"),
+    Case("tidb_engine-garbage", runner_call(engines.tidb_engine, "garbage"), "URL"),
+    Case("tidb_engine-closed-port", lambda ctx: engines.tidb_engine(
         f"tidb://root@127.0.0.1:{free_port()}/x"), "Cannot reach"),
-    Case("tidb_engine-no-database", lambda ctx: db.tidb_engine(
+    Case("tidb_engine-no-database", lambda ctx: engines.tidb_engine(
         ctx.settings.url("no_such_database_zz")), "no_such_database_zz"),
-    Case("check_connection-None", runner_call(db.check_connection, None), "URL|Engine"),
+    Case("check_connection-None", runner_call(engines.check_connection, None), "URL|Engine"),
 
-    # server.py
+    # local/server.py
     Case("ensure_tidb-text", runner_call(server.ensure_tidb, "settings"), "Settings"),
     Case("local_tidb-text", runner_call(server.local_tidb, "settings"), "Settings"),
 
-    # cli.py: crm-tidb with bad arguments and environments (own ports and home: see ctx)
+    # local/cli.py: crm-tidb with bad arguments and environments (own ports and home: see ctx)
     Case("cli-up-port-0", cli_call("up", "--port", "0"), "port", cli=True),
     Case("cli-up-port-70000", cli_call("up", "--port", "70000"), "port", cli=True),
     Case("cli-up-port-negative", cli_call("up", "--port", "-5"), "port", cli=True),
@@ -525,23 +533,24 @@ CASES: list[Case] = [
 def ctx(tidb_settings, tmp_path_factory):
     tag = secrets.token_hex(3)
     crm_database, analysis_database = f"crm_sweep_{tag}", f"crm_sweep_analysis_{tag}"
-    admin = db.tidb_engine(tidb_settings.url())
+    admin = engines.tidb_engine(tidb_settings.url())
     with admin.begin() as connection:
         connection.exec_driver_sql(f"CREATE DATABASE `{crm_database}`")
-    crm_engine = db.tidb_engine(tidb_settings.url(crm_database),
+    crm_engine = engines.tidb_engine(tidb_settings.url(crm_database),
                                 connect_args={"local_infile": True})
-    crm.reset_crm_tables(crm_engine)
+    operations.reset_crm_tables(crm_engine)
     with Session(crm_engine) as session:
-        crm.add_users(session, crm.TUTORIAL_USERS)
-        crm.add_orders(session, [crm.TUTORIAL_FIRST_ORDER, *crm.TUTORIAL_MORE_ORDERS])
-    analysis = loading.analysis_engine(tidb_settings, database=analysis_database)
-    loading.load_frame(analysis, loading.analysis_users, generate.generate_users(50),
+        operations.add_users(session, operations.TUTORIAL_USERS)
+        operations.add_orders(session, [operations.TUTORIAL_FIRST_ORDER,
+                                        *operations.TUTORIAL_MORE_ORDERS])
+    analysis = schema.analysis_engine(tidb_settings, database=analysis_database)
+    loader.load_frame(analysis, schema.analysis_users, generate.generate_users(50),
                        progress=False)
-    loading.load_frame(analysis, loading.analysis_orders, generate.generate_orders(100, 50),
+    loader.load_frame(analysis, schema.analysis_orders, generate.generate_orders(100, 50),
                        progress=False)
     context = Ctx(tidb_settings, admin, crm_engine, analysis, crm_database,
                   tmp_path_factory.mktemp("sweep"))
-    context.plain_crm = db.tidb_engine(tidb_settings.url(crm_database))
+    context.plain_crm = engines.tidb_engine(tidb_settings.url(crm_database))
     yield context
     for engine in (crm_engine, analysis, context.plain_crm):
         engine.dispose()

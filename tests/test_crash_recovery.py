@@ -19,31 +19,20 @@ from collections.abc import Iterator
 import pandas as pd
 import pytest
 
-from crm_helpers import loading
+from crm_helpers.analysis import loader, resume
+from crm_helpers.analysis.generate import default_user_count, generate_orders, generate_users
+from crm_helpers.analysis.loader import load_frame, load_generated
+from crm_helpers.analysis.schema import analysis_engine, analysis_orders, analysis_users
+from crm_helpers.analysis.statistics import StatisticsNotCounted, counted_rows
 from crm_helpers.config import load_settings
-from crm_helpers.db import tidb_engine
+from crm_helpers.engines import tidb_engine
 from crm_helpers.errors import TableDamaged, TiDBStillStopping
-from crm_helpers.generate import default_user_count, generate_orders, generate_users
-from crm_helpers.loading import (
-    analysis_engine,
-    analysis_orders,
-    analysis_users,
-    load_frame,
-    load_generated,
-)
-from crm_helpers.recovery import check_tables
-from crm_helpers.server import (
-    LocalTiDB,
-    damaged_tables,
-    local_tidb_status,
-    start_local_tidb,
-    stop_local_tidb,
-)
-from crm_helpers.statistics import StatisticsNotCounted, counted_rows
+from crm_helpers.local.recovery import check_tables, damaged_tables
+from crm_helpers.local.server import LocalTiDB, local_tidb_status, start_local_tidb, stop_local_tidb
 from tests.conftest import cli_env, spare_tidb
 
 pytestmark = pytest.mark.lifecycle
-CRM_TIDB = [sys.executable, "-m", "crm_helpers.cli"]
+CRM_TIDB = [sys.executable, "-m", "crm_helpers.local.cli"]
 
 
 @pytest.fixture
@@ -143,12 +132,12 @@ def damage_by_kill_after_commit(local: LocalTiDB, rows: int = 60_000) -> None:
     load_frame(engine, analysis_users, generate_users(default_user_count(rows)), progress=False)
     time.sleep(1)
     connection = engine.raw_connection()
-    old, loading.READ_BACK_AFTER_COMMIT = loading.READ_BACK_AFTER_COMMIT, False
+    old, resume.READ_BACK_AFTER_COMMIT = resume.READ_BACK_AFTER_COMMIT, False
     try:
-        loading._load_batch(connection, analysis_orders, generate_orders(rows))
+        loader._load_batch(connection, analysis_orders, generate_orders(rows))
         os.kill(server_pid(local), signal.SIGKILL)
     finally:
-        loading.READ_BACK_AFTER_COMMIT = old
+        resume.READ_BACK_AFTER_COMMIT = old
         connection.invalidate()
         engine.dispose()
     kill_server(local)
@@ -205,13 +194,14 @@ def test_a_load_repairs_what_a_kill_after_commit_damaged_and_ends_exact(server):
 N_ORDERS = 20_000
 BATCH_ROWS = 1_000
 # The local TiDB adds new rows to its statistics every 20 leases of 0.5 s plus a random offset
-# of up to a minute (crm_helpers.statistics): about the longest a resumed load's ANALYZE waits
-# (the old wait for the full row count took its 120 s timeout here).
+# of up to a minute (crm_helpers.analysis.statistics): about the longest a resumed load's
+# ANALYZE waits (the old wait for the full row count took its 120 s timeout here).
 COUNTING_PASS_SECONDS = 70
 KILLABLE_LOAD = """
 import sys
-from crm_helpers.db import tidb_engine
-from crm_helpers.loading import analysis_metadata, load_generated
+from crm_helpers.engines import tidb_engine
+from crm_helpers.analysis.loader import load_generated
+from crm_helpers.analysis.schema import analysis_metadata
 engine = tidb_engine(sys.argv[1], connect_args={"local_infile": True})
 analysis_metadata.create_all(engine)
 load_generated(engine, int(sys.argv[2]), batch_rows=int(sys.argv[3]), progress=False)
@@ -223,19 +213,19 @@ def test_server_killed_mid_load_then_up_then_resume_reaches_exactly_n(server, ki
     engine = analysis_db(server)
     engine.dispose()
     url = server.url("crm_analysis").render_as_string(hide_password=False)
-    loader = subprocess.Popen([sys.executable, "-c", KILLABLE_LOAD, url, str(N_ORDERS),
+    load_process = subprocess.Popen([sys.executable, "-c", KILLABLE_LOAD, url, str(N_ORDERS),
                                str(BATCH_ROWS)], stderr=subprocess.PIPE, text=True)
     watcher = tidb_engine(server.url("crm_analysis"))
     deadline = time.monotonic() + 120
     count = 0
-    while count < kill_after_rows and time.monotonic() < deadline and loader.poll() is None:
+    while count < kill_after_rows and time.monotonic() < deadline and load_process.poll() is None:
         with watcher.connect() as connection:
             count = connection.exec_driver_sql("SELECT COUNT(*) FROM orders").scalar_one()
         time.sleep(0.02)
     watcher.dispose()
     kill_server(server)
-    _, err = loader.communicate(timeout=60)
-    assert loader.returncode != 0, "the load finished before the kill; kill earlier"
+    _, err = load_process.communicate(timeout=60)
+    assert load_process.returncode != 0, "the load finished before the kill; kill earlier"
     assert "LoadFailed" in err and "run the same load again" in err
     assert "8141" not in err and "8223" not in err
 

@@ -8,7 +8,16 @@ import pytest
 from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
-from crm_helpers.crm import (
+from crm_helpers.analysis.frames import orders_frame, users_frame
+from crm_helpers.errors import (
+    InvalidInput,
+    InvalidPrice,
+    OrderNotFound,
+    UnknownGender,
+    UserNotFound,
+)
+from crm_helpers.lesson.models import Gender, Order, User
+from crm_helpers.lesson.operations import (
     TUTORIAL_FIRST_ORDER,
     TUTORIAL_MORE_ORDERS,
     TUTORIAL_USERS,
@@ -20,15 +29,6 @@ from crm_helpers.crm import (
     reset_crm_tables,
     set_order_price,
 )
-from crm_helpers.errors import (
-    InvalidInput,
-    InvalidPrice,
-    OrderNotFound,
-    UnknownGender,
-    UserNotFound,
-)
-from crm_helpers.frames import orders_frame, users_frame
-from crm_helpers.models import Gender, Order, User
 
 
 @pytest.fixture
@@ -111,7 +111,7 @@ def test_foreign_key_guards_orders_written_behind_our_back(tutorial):
     # TiDB v8.5 enforces the foreign key even when the up-front check is bypassed.
     tutorial.add(Order(uid=999, price=1.0))
     with pytest.raises(UserNotFound, match="no order was written"):
-        from crm_helpers.crm import _commit
+        from crm_helpers.lesson.operations import _commit
         _commit(tutorial)
     assert 999 not in tutorial.scalars(select(Order.uid)).all()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from crm_helpers.db import check_connection, tidb_engine
+from crm_helpers.engines import check_connection, tidb_engine
 from crm_helpers.errors import TiDBAuthError, TiDBNotRunning
 from tests.conftest import free_port
 

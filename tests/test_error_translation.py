@@ -11,9 +11,9 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
 
+from crm_helpers.analysis.frames import orders_frame
 from crm_helpers.config import Settings, load_settings
-from crm_helpers.crm import reset_crm_tables
-from crm_helpers.db import tidb_engine
+from crm_helpers.engines import tidb_engine
 from crm_helpers.errors import (
     CrmError,
     InvalidInput,
@@ -23,10 +23,10 @@ from crm_helpers.errors import (
     TiDBNotRunning,
     UserNotFound,
 )
-from crm_helpers.frames import orders_frame
-from crm_helpers.models import Gender, Order, User
-from crm_helpers.server import LocalTiDB, start_local_tidb, stop_local_tidb
-from crm_helpers.translate import RULES, Failure, translate
+from crm_helpers.lesson.advice import RULES, Failure, translate
+from crm_helpers.lesson.models import Gender, Order, User
+from crm_helpers.lesson.operations import reset_crm_tables
+from crm_helpers.local.server import LocalTiDB, start_local_tidb, stop_local_tidb
 from tests.conftest import free_port, spare_tidb
 
 

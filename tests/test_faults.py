@@ -17,11 +17,11 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import ArgumentError, OperationalError
 
+from crm_helpers.analysis.reading import read_frame
 from crm_helpers.config import load_settings
-from crm_helpers.db import check_connection, tidb_engine
+from crm_helpers.engines import check_connection, tidb_engine
 from crm_helpers.errors import ConfigError, TiDBProtocolError, TiDBTimeout
-from crm_helpers.reading import read_frame
-from crm_helpers.server import LocalTiDB, _status_endpoint
+from crm_helpers.local.server import LocalTiDB, _status_endpoint
 from tests.conftest import outcome_within
 
 #: A hang is reported as a failure after this many seconds instead of blocking the suite.
@@ -207,7 +207,7 @@ def test_local_tidb_refuses_one_port_for_both(tmp_path):
 @pytest.mark.parametrize("port", ["0", "70000", "http"])
 def test_cli_refuses_invalid_ports_without_a_traceback(tmp_path, flag, port):
     env = {"PATH": "/usr/bin:/bin", "TIDB_LOCAL_HOME": str(tmp_path)}
-    result = subprocess.run([sys.executable, "-m", "crm_helpers.cli", "up", flag, port],
+    result = subprocess.run([sys.executable, "-m", "crm_helpers.local.cli", "up", flag, port],
                             env=env, capture_output=True, text=True, check=False, timeout=60)
     assert result.returncode == 1
     assert f"{flag} is '{port}'; it must be a port number from 1 to 65535" in result.stderr

@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 from sqlalchemy.orm import Session
 
-from crm_helpers.crm import (
+from crm_helpers.analysis.frames import query_frame, records_frame, users_frame
+from crm_helpers.lesson.operations import (
     TUTORIAL_MORE_ORDERS,
     TUTORIAL_USERS,
     add_orders,
@@ -14,7 +15,6 @@ from crm_helpers.crm import (
     reset_crm_tables,
     user_orders_statement,
 )
-from crm_helpers.frames import query_frame, records_frame, users_frame
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from crm_helpers.generate import default_user_count, generate_orders, generate_users
+from crm_helpers.analysis.generate import default_user_count, generate_orders, generate_users
 
 
 def test_same_seed_same_rows_other_seed_other_rows():

@@ -28,7 +28,7 @@ import pytest
 from playwright.sync_api import Browser, Locator, Page, Request, Route, sync_playwright
 
 from crm_helpers.config import PROJECT_ROOT, Settings
-from crm_helpers.server import local_tidb
+from crm_helpers.local.server import local_tidb
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.browser

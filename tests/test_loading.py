@@ -12,22 +12,21 @@ import time
 import numpy as np
 import pytest
 
-from crm_helpers import loading
-from crm_helpers.accounts import ensure_app_user
-from crm_helpers.db import tidb_engine
-from crm_helpers.generate import generate_orders, generate_users
-from crm_helpers.loading import (
-    InvalidFrame,
-    LoadFailed,
+from crm_helpers.analysis import loader
+from crm_helpers.analysis.generate import generate_orders, generate_users
+from crm_helpers.analysis.loader import load_frame, load_generated
+from crm_helpers.analysis.reading import read_frame
+from crm_helpers.analysis.schema import (
     analysis_engine,
     analysis_orders,
     analysis_users,
-    load_frame,
-    load_generated,
     reset_analysis_tables,
 )
-from crm_helpers.reading import read_frame
-from crm_helpers.statistics import StatisticsNotCounted
+from crm_helpers.analysis.statistics import StatisticsNotCounted
+from crm_helpers.analysis.validation import InvalidFrame
+from crm_helpers.engines import tidb_engine
+from crm_helpers.errors import LoadFailed
+from crm_helpers.lesson.accounts import ensure_app_user
 from tests.conftest import throwaway_database
 
 N_USERS = 500
@@ -66,26 +65,26 @@ def test_load_is_exact_and_a_second_load_adds_nothing(engine):
 
 def test_parallel_failure_leaves_only_whole_batches(engine, monkeypatch):
     orders = generate_orders(20_000, N_USERS)
-    real_load = loading._load_batch
+    real_load = loader._load_batch
 
     def fail_on_oid_10001(connection, table, batch):
         if batch["oid"].iloc[0] == 10_001:
             raise ConnectionError("network went away")
         real_load(connection, table, batch)
 
-    monkeypatch.setattr(loading, "_load_batch", fail_on_oid_10001)
+    monkeypatch.setattr(loader, "_load_batch", fail_on_oid_10001)
     with pytest.raises(ConnectionError):
         load_frame(engine, analysis_orders, orders, batch_rows=1_000, workers=3, progress=False)
     stored = orders_in(engine)["oid"]
     assert 10_001 not in set(stored) and len(stored) % 1_000 == 0
-    monkeypatch.setattr(loading, "_load_batch", real_load)
+    monkeypatch.setattr(loader, "_load_batch", real_load)
     load_frame(engine, analysis_orders, orders, batch_rows=1_000, progress=False)
     assert orders_in(engine)["oid"].tolist() == list(range(1, 20_001))
 
 
 def test_failure_mid_load_keeps_whole_batches_and_resumes_exactly(engine, monkeypatch):
     orders = generate_orders(10_000, N_USERS)
-    real_load = loading._load_batch
+    real_load = loader._load_batch
     calls = []
 
     def failing_third_batch(*args):
@@ -94,11 +93,11 @@ def test_failure_mid_load_keeps_whole_batches_and_resumes_exactly(engine, monkey
             raise ConnectionError("network went away")
         real_load(*args)
 
-    monkeypatch.setattr(loading, "_load_batch", failing_third_batch)
+    monkeypatch.setattr(loader, "_load_batch", failing_third_batch)
     with pytest.raises(ConnectionError):
         load_frame(engine, analysis_orders, orders, batch_rows=2_000, workers=1, progress=False)
     assert len(orders_in(engine)) == 4_000  # exactly two whole batches
-    monkeypatch.setattr(loading, "_load_batch", real_load)
+    monkeypatch.setattr(loader, "_load_batch", real_load)
     resumed = load_frame(engine, analysis_orders, orders, batch_rows=2_000, progress=False)
     assert (resumed.loaded, resumed.skipped) == (6_000, 4_000)
     assert orders_in(engine)["oid"].tolist() == list(range(1, 10_001))
@@ -107,7 +106,8 @@ def test_failure_mid_load_keeps_whole_batches_and_resumes_exactly(engine, monkey
 KILLABLE_LOAD = """
 import sys
 from crm_helpers.config import load_settings
-from crm_helpers.loading import analysis_engine, load_generated
+from crm_helpers.analysis.loader import load_generated
+from crm_helpers.analysis.schema import analysis_engine
 engine = analysis_engine(load_settings(), database=sys.argv[1])
 load_generated(engine, 200_000, batch_rows=2_000, progress=False)
 """
@@ -130,7 +130,7 @@ def wait_until_no_statement_runs_in(engine, database: str, timeout: float = 60.0
 
 def test_killed_loader_leaves_whole_batches_and_resumes_to_exactly_n(engine, database):
     reset_analysis_tables(engine)
-    loader = subprocess.Popen([sys.executable, "-c", KILLABLE_LOAD, database])
+    load_process = subprocess.Popen([sys.executable, "-c", KILLABLE_LOAD, database])
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -139,9 +139,9 @@ def test_killed_loader_leaves_whole_batches_and_resumes_to_exactly_n(engine, dat
             if count >= 10_000:
                 break
             time.sleep(0.05)
-        os.kill(loader.pid, signal.SIGKILL)
+        os.kill(load_process.pid, signal.SIGKILL)
     finally:
-        loader.wait()
+        load_process.wait()
     # TiDB still finishes a COMMIT the killed loader had already sent: count once it is done.
     wait_until_no_statement_runs_in(engine, database)
     with engine.connect() as connection:
@@ -223,6 +223,6 @@ def test_a_batch_that_tidb_warns_about_is_rolled_back(engine, tmp_path):
     with engine.connect() as connection:
         cursor = connection.connection.cursor()
         with pytest.raises(LoadFailed, match="rolled back"):
-            loading._load_csv(cursor, analysis_orders,
+            loader._load_csv(cursor, analysis_orders,
                               ["oid", "uid", "price", "ordered_at"], str(bad_csv))
     assert len(orders_in(engine)) == 0

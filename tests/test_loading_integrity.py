@@ -9,22 +9,20 @@ import pandas as pd
 import pytest
 from sqlalchemy import BigInteger, Column, Float, MetaData, String, Table, Text, select
 
-from crm_helpers.crm import reset_crm_tables
-from crm_helpers.db import tidb_engine
-from crm_helpers.errors import InvalidInput
-from crm_helpers.generate import generate_orders, generate_users
-from crm_helpers.loading import (
-    InvalidFrame,
-    LoadFailed,
-    LocalInfileDisabled,
+from crm_helpers.analysis.encoding import csv_text
+from crm_helpers.analysis.generate import generate_orders, generate_users
+from crm_helpers.analysis.loader import LocalInfileDisabled, load_frame
+from crm_helpers.analysis.schema import (
     analysis_engine,
     analysis_orders,
     analysis_users,
-    csv_text,
-    load_frame,
     reset_analysis_tables,
 )
-from crm_helpers.models import Order, User
+from crm_helpers.analysis.validation import InvalidFrame
+from crm_helpers.engines import tidb_engine
+from crm_helpers.errors import InvalidInput, LoadFailed
+from crm_helpers.lesson.models import Order, User
+from crm_helpers.lesson.operations import reset_crm_tables
 from tests.conftest import throwaway_database
 
 texts_metadata = MetaData()

@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from crm_helpers.crm import add_orders, add_users, reset_crm_tables
+from crm_helpers.analysis.frames import orders_frame, users_frame
 from crm_helpers.errors import InvalidInput, InvalidPrice, UnknownGender
-from crm_helpers.frames import orders_frame, users_frame
-from crm_helpers.models import Gender, Order, User, as_gender, as_name, as_price, as_uid
+from crm_helpers.lesson.models import Gender, Order, User, as_gender, as_name, as_price, as_uid
+from crm_helpers.lesson.operations import add_orders, add_users, reset_crm_tables
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import nbformat
 import pytest
 
 from crm_helpers.config import PROJECT_ROOT, load_settings
-from crm_helpers.notebook_run import tagged_output
+from crm_helpers.devtools.notebook_run import tagged_output
 
 NOTEBOOKS = PROJECT_ROOT / "notebooks"
 LESSON = NOTEBOOKS / "04_crm_application.ipynb"

@@ -1,7 +1,8 @@
-"""Notebook 04 defines the tutorial's classes in a cell: they must match crm_helpers.models."""
+"""Notebook 04 defines the tutorial's classes in a cell: they must match crm_helpers' models."""
 
 from __future__ import annotations
 
+import ast
 import sys
 import types
 from collections.abc import Iterator
@@ -12,9 +13,9 @@ import pytest
 from sqlalchemy.dialects import mysql
 from sqlalchemy.schema import CreateTable
 
-from crm_helpers import models
 from crm_helpers.config import PROJECT_ROOT
 from crm_helpers.errors import CrmError
+from crm_helpers.lesson import models
 
 NOTEBOOK = PROJECT_ROOT / "notebooks" / "04_crm_application.ipynb"
 
@@ -32,9 +33,10 @@ def notebook_models() -> Iterator[dict]:
     """The names the notebook's model cell defines, run with the imports the notebook makes."""
     module = types.ModuleType("notebook_04_models")
     sys.modules[module.__name__] = module  # SQLAlchemy resolves annotations through it
-    imports = [line for line in notebook_cell("import enum").splitlines()
-               if line.startswith(("import ", "from ")) and "crm_helpers.accounts" not in line]
-    for source in ("\n".join(imports), notebook_cell("class Base(DeclarativeBase)")):
+    imports = [node for node in ast.parse(notebook_cell("import enum")).body
+               if isinstance(node, ast.Import | ast.ImportFrom)]
+    model_cell = notebook_cell("class Base(DeclarativeBase)")
+    for source in (ast.unparse(ast.Module(imports, [])), model_cell):
         # dont_inherit: run the cell as the notebook does, not under this file's __future__.
         exec(compile(source, str(NOTEBOOK), "exec", dont_inherit=True), module.__dict__)
     yield module.__dict__

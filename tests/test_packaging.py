@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from crm_helpers.config import PROJECT_ROOT
-from crm_helpers.environment import (
+from crm_helpers.lesson.environment import (
     CONDA_ONLY,
     conda_requirements,
     manifests_frame,

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, event, text
 
 from crm_helpers.config import Settings
-from crm_helpers.server import start_local_tidb, stop_local_tidb
+from crm_helpers.local.server import start_local_tidb, stop_local_tidb
 from tests.conftest import spare_tidb
 
 

@@ -5,12 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import delete, insert, select, text, update
 
-from crm_helpers import reading
-from crm_helpers.loading import (
-    analysis_orders,
-    analysis_users,
-)
-from crm_helpers.reading import NotAQuery, read_frame
+from crm_helpers.analysis import reading
+from crm_helpers.analysis.reading import NotAQuery, read_frame
+from crm_helpers.analysis.schema import analysis_orders, analysis_users
 from tests.conftest import loaded_analysis_database
 
 

@@ -6,11 +6,9 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 
-from crm_helpers import reading
-from crm_helpers.loading import (
-    analysis_orders,
-)
-from crm_helpers.reading import read_frame
+from crm_helpers.analysis import reading
+from crm_helpers.analysis.reading import read_frame
+from crm_helpers.analysis.schema import analysis_orders
 from tests.conftest import loaded_analysis_database
 
 JOINED = ("SELECT o.oid, o.uid, u.name, u.gender, o.price, o.ordered_at FROM orders o "

@@ -12,11 +12,11 @@ from dataclasses import replace
 import pytest
 from sqlalchemy import Engine, text
 
-from crm_helpers.accounts import AccountError, app_password, ensure_app_user
 from crm_helpers.config import load_settings
-from crm_helpers.db import tidb_engine
+from crm_helpers.engines import tidb_engine
 from crm_helpers.errors import ConfigError, TiDBAuthError
-from crm_helpers.server import local_tidb
+from crm_helpers.lesson.accounts import AccountError, app_password, ensure_app_user
+from crm_helpers.local.server import local_tidb
 
 
 @pytest.fixture
@@ -162,7 +162,7 @@ def test_auth_errors_and_their_tracebacks_never_show_passwords(tidb_settings):
 
 def test_connectorx_failures_never_show_the_password(tidb_settings, test_database, user_name,
                                                      monkeypatch):
-    from crm_helpers import reading
+    from crm_helpers.analysis import reading
 
     password = "Cx-Leak-" + secrets.token_hex(8)
     app = app_user_engine(tidb_settings, test_database, user_name, password)

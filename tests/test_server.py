@@ -15,7 +15,7 @@ import pymysql
 import pytest
 
 from crm_helpers.errors import ConfigError, PortInUse, TiDBStartTimeout
-from crm_helpers.server import (
+from crm_helpers.local.server import (
     LocalTiDB,
     local_tidb_status,
     start_local_tidb,
@@ -24,7 +24,7 @@ from crm_helpers.server import (
 from tests.conftest import cli_env, free_port, free_ports, spare_tidb
 
 pytestmark = pytest.mark.lifecycle
-CRM_TIDB = [sys.executable, "-m", "crm_helpers.cli"]
+CRM_TIDB = [sys.executable, "-m", "crm_helpers.local.cli"]
 
 
 def run_sql(local: LocalTiDB, *statements: str) -> list[tuple]:

@@ -14,12 +14,12 @@ from pathlib import Path
 import pymysql
 import pytest
 
-from crm_helpers import reading
+from crm_helpers.analysis import reading
+from crm_helpers.analysis.reading import read_frame
 from crm_helpers.config import load_settings
-from crm_helpers.db import tidb_engine
+from crm_helpers.engines import tidb_engine
 from crm_helpers.errors import TiDBAuthError, TiDBTimeout
-from crm_helpers.reading import read_frame
-from crm_helpers.server import (
+from crm_helpers.local.server import (
     LocalTiDB,
     ensure_tidb,
     local_tidb_status,
@@ -114,7 +114,7 @@ def test_server_with_a_root_password_is_ready_at_once(spare, root_password, monk
     settings = settings_for(spare, monkeypatch, TIDB_PASSWORD=root_password)
     assert ensure_tidb(settings) == settings
     stop_local_tidb(spare)
-    up = subprocess.run([sys.executable, "-m", "crm_helpers.cli", "up"],
+    up = subprocess.run([sys.executable, "-m", "crm_helpers.local.cli", "up"],
                         env=cli_env(spare, TIDB_PASSWORD=root_password), capture_output=True,
                         text=True, check=False, timeout=120)
     assert up.returncode == 0, up.stderr

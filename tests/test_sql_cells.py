@@ -11,7 +11,7 @@ import sys
 from sqlalchemy import text
 
 from crm_helpers.config import PROJECT_ROOT
-from crm_helpers.db import tidb_engine
+from crm_helpers.engines import tidb_engine
 
 # Runs in a fresh interpreter: an audit hook records every address the process connects to
 # or looks up, while an IPython shell uses JupySQL the way the notebooks do.

@@ -7,10 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from crm_helpers.db import tidb_engine
-from crm_helpers.errors import InvalidInput
-from crm_helpers.server import LocalTiDB, start_local_tidb, stop_local_tidb
-from crm_helpers.statistics import (
+from crm_helpers.analysis.statistics import (
     StatisticsNotCounted,
     WriteMark,
     analyze_after_load,
@@ -19,6 +16,9 @@ from crm_helpers.statistics import (
     mark_commit,
     stale_statistics,
 )
+from crm_helpers.engines import tidb_engine
+from crm_helpers.errors import InvalidInput
+from crm_helpers.local.server import LocalTiDB, start_local_tidb, stop_local_tidb
 from tests.conftest import spare_tidb
 
 ROWS = 3000

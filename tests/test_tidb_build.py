@@ -6,29 +6,29 @@ import os
 
 import pytest
 
-from crm_helpers import tidb_build
 from crm_helpers.errors import GoNotFound, TiDBBuildError
+from crm_helpers.local import build
 
 
 def test_pin_names_the_release_commit_and_a_go125_toolchain():
-    go_mod = (tidb_build.GO_MODULE_DIR / "go.mod").read_text()
-    assert f"github.com/pingcap/tidb v1.1.0-beta.0.20260413061245-{tidb_build.TIDB_COMMIT[:12]}" \
+    go_mod = (build.GO_MODULE_DIR / "go.mod").read_text()
+    assert f"github.com/pingcap/tidb v1.1.0-beta.0.20260413061245-{build.TIDB_COMMIT[:12]}" \
         in go_mod
-    assert tidb_build.go_toolchain().startswith("go1.25.")
+    assert build.go_toolchain().startswith("go1.25.")
 
 
 def test_cache_lives_outside_the_repository_and_is_keyed_by_the_pin():
-    path = tidb_build.cached_binary_path()
-    assert tidb_build.PROJECT_ROOT not in path.parents
-    assert f"tidb-server-{tidb_build.TIDB_RELEASE}-{tidb_build.pin_key()}" in str(path)
+    path = build.cached_binary_path()
+    assert build.PROJECT_ROOT not in path.parents
+    assert f"tidb-server-{build.TIDB_RELEASE}-{build.pin_key()}" in str(path)
 
 
 def test_cache_dir_follows_xdg_and_override(monkeypatch, tmp_path):
     monkeypatch.delenv("TIDB_CRM_CACHE", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    assert tidb_build.cache_dir() == tmp_path / "tidb-crm-notebooks"
+    assert build.cache_dir() == tmp_path / "tidb-crm-notebooks"
     monkeypatch.setenv("TIDB_CRM_CACHE", str(tmp_path / "own"))
-    assert tidb_build.cache_dir() == tmp_path / "own"
+    assert build.cache_dir() == tmp_path / "own"
 
 
 def test_missing_go_names_the_three_ways_out(monkeypatch, tmp_path):
@@ -36,7 +36,7 @@ def test_missing_go_names_the_three_ways_out(monkeypatch, tmp_path):
     monkeypatch.setenv("TIDB_CRM_CACHE", str(tmp_path))  # nothing cached here
     monkeypatch.setenv("PATH", str(tmp_path))  # and no `go`
     with pytest.raises(GoNotFound) as caught:
-        tidb_build.tidb_server_binary()
+        build.tidb_server_binary()
     message = str(caught.value)
     assert "install Go" in message and "TIDB_SERVER_BIN" in message and "TIDB_URL" in message
 
@@ -46,7 +46,7 @@ def test_tidb_server_bin_is_used_when_executable(monkeypatch, tmp_path):
     binary.write_text("#!/bin/sh\n")
     binary.chmod(0o755)
     monkeypatch.setenv("TIDB_SERVER_BIN", str(binary))
-    assert tidb_build.tidb_server_binary() == binary
+    assert build.tidb_server_binary() == binary
     os.chmod(binary, 0o644)
     with pytest.raises(TiDBBuildError, match="not an executable"):
-        tidb_build.tidb_server_binary()
+        build.tidb_server_binary()

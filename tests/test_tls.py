@@ -18,12 +18,12 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy_tidb import InvalidDialectOption
 
-from crm_helpers import reading
+from crm_helpers.analysis import reading
+from crm_helpers.analysis.reading import read_frame
 from crm_helpers.config import Settings, load_settings
-from crm_helpers.db import check_connection, tidb_engine
+from crm_helpers.engines import check_connection, tidb_engine
 from crm_helpers.errors import TiDBTLSError
-from crm_helpers.reading import read_frame
-from crm_helpers.server import LocalTiDB, ServerTLS, start_local_tidb, stop_local_tidb
+from crm_helpers.local.server import LocalTiDB, ServerTLS, start_local_tidb, stop_local_tidb
 from tests.conftest import outcome_within, spare_tidb
 
 pytestmark = pytest.mark.lifecycle

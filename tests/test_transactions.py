@@ -18,9 +18,9 @@ from sqlalchemy_tidb import (
 )
 from sqlalchemy_tidb.errors import refine
 
-from crm_helpers.crm import add_orders, add_users, reset_crm_tables, set_order_price
 from crm_helpers.errors import WriteConflict
-from crm_helpers.models import Order, User
+from crm_helpers.lesson.models import Order, User
+from crm_helpers.lesson.operations import add_orders, add_users, reset_crm_tables, set_order_price
 
 WRITE_CONFLICT = 9007
 

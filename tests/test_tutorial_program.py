@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from crm_helpers.config import PROJECT_ROOT, Settings
-from crm_helpers.db import tidb_engine
+from crm_helpers.engines import tidb_engine
 from tests.conftest import throwaway_database
 
 PROGRAM = PROJECT_ROOT / "examples" / "tutorial_main.py"

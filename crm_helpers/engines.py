@@ -11,7 +11,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from crm_helpers.errors import ConfigError
-from crm_helpers.translate import install_error_translation, translate
+from crm_helpers.lesson.advice import install_error_translation, translate
 
 
 def tidb_engine(url: URL | str, *, check: bool = True, **kwargs: Any) -> Engine:

@@ -16,15 +16,12 @@ import socket
 import subprocess
 import time
 import urllib.request
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pymysql
-from sqlalchemy import Engine
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import DBAPIError
 
 from crm_helpers.config import (
     DEFAULT_PORT,
@@ -36,25 +33,20 @@ from crm_helpers.config import (
     load_settings,
     mask_url,
 )
-from crm_helpers.db import check_connection, tidb_engine
+from crm_helpers.engines import check_connection
 from crm_helpers.errors import (
     ConfigError,
-    CrmError,
     PortInUse,
-    TiDBAuthError,
     TiDBStartTimeout,
     TiDBStillStopping,
+    error_code,
 )
-from crm_helpers.recovery import check_tables
-from crm_helpers.tidb_build import tidb_server_binary
+from crm_helpers.local.build import tidb_server_binary
+from crm_helpers.local.recovery import check_after_unclean_stop, record_damage
 
 DEFAULT_HOME = PROJECT_ROOT / ".tidb"
 
 Report = Callable[[str], None]
-
-
-class CrashDamageWarning(UserWarning):
-    """Tables of the local TiDB were found damaged after it stopped without a clean shutdown."""
 
 
 # Processes started by this Python process, kept so that stopping them also reaps them.
@@ -188,7 +180,7 @@ def start_local_tidb(local: LocalTiDB | None = None, *, fresh: bool = False,
     _check_port_free(local.host, local.status_port, "--status-port", "TIDB_STATUS_PORT")
     if fresh:
         shutil.rmtree(local.data_dir, ignore_errors=True)
-        local.damage_file.unlink(missing_ok=True)
+        record_damage(local, [])
     local.home.mkdir(parents=True, exist_ok=True)
     config = _write_config(local)
     # Both ports on `local.host` only (the status port would otherwise listen on every interface).
@@ -215,7 +207,7 @@ def start_local_tidb(local: LocalTiDB | None = None, *, fresh: bool = False,
             f"tidb-server exited while starting (exit code {proc.returncode}). What it wrote:\n"
             f"{_new_log_lines(log_starts)}\nFull logs: {local.home}") from None
     if unclean:
-        _check_after_unclean_stop(local, report)
+        check_after_unclean_stop(local, report)
     return local
 
 
@@ -270,72 +262,6 @@ def _settings(settings: Settings | None) -> Settings:
                           f"{type(settings).__name__}; call it without arguments to use the "
                           "environment and .env.")
     return settings
-
-
-def damaged_tables(local: LocalTiDB | None = None) -> list[str]:
-    """Tables found damaged after the local TiDB's last unclean stop and not repaired since."""
-    local = local or local_tidb()
-    try:
-        return json.loads(local.damage_file.read_text())["damaged"]
-    except (FileNotFoundError, ValueError, KeyError):
-        return []
-
-
-def record_damage(local: LocalTiDB, names: list[str]) -> None:
-    """Remember which tables are damaged (shown by `crm-tidb up`/`status`); [] forgets."""
-    if names:
-        local.damage_file.write_text(json.dumps({"damaged": names}, indent=1) + "\n")
-    else:
-        local.damage_file.unlink(missing_ok=True)
-
-
-def _check_after_unclean_stop(local: LocalTiDB, report: Report | None) -> None:
-    """Check every project table after an unclean stop; record and report the damaged ones."""
-    say = report or (lambda message: None)
-    say(f"The previous local TiDB in {local.home} stopped without a clean shutdown (killed or "
-        "crashed): transactions committed just before may be lost. Checking every table "
-        "(ADMIN CHECK TABLE)...")
-    engine = None
-    try:
-        engine = _admin_engine(local)
-        results = check_tables(engine, report=say)
-    except (CrmError, DBAPIError, pymysql.err.MySQLError) as exc:
-        _tell(report, f"Could not check the tables after the unclean stop ({exc}). "
-                      "Run `crm-tidb check` to try again.")
-        return
-    finally:
-        if engine is not None:
-            engine.dispose()
-    damaged = [result for result in results if not result.ok]
-    record_damage(local, [result.name for result in damaged])
-    if not damaged:
-        say(f"All {len(results)} tables are consistent. Rows written in the last moments "
-            "before the stop may still be missing: re-run the loads (they resume).")
-        return
-    message = (
-        f"{len(damaged)} of {len(results)} tables are damaged (their indexes and rows "
-        "disagree):\n" + "\n".join(f"  {r.name}: {r.problem}" for r in damaged) +
-        "\nRepair them with `crm-tidb repair` (removes index entries without rows and adds "
-        "missing ones), then re-run the loads that wrote them: load_frame / load_generated "
-        "resume and rewrite what is missing. Or start from empty data with "
-        "`crm-tidb up --fresh`.")
-    _tell(report, message)
-
-
-def _admin_engine(local: LocalTiDB) -> Engine:
-    """An engine logged in as root: with no password (the local default), else TIDB_PASSWORD."""
-    try:
-        return tidb_engine(local.url())
-    except TiDBAuthError:
-        return tidb_engine(local.url().set(password=load_settings().password))
-
-
-def _tell(report: Report | None, message: str) -> None:
-    """Through `report` if given, else as a warning (shown in notebooks and scripts)."""
-    if report:
-        report(message)
-    else:
-        warnings.warn(message, CrashDamageWarning, stacklevel=4)
 
 
 def _stopped_uncleanly(local: LocalTiDB) -> bool:
@@ -511,7 +437,7 @@ def _write_config(local: LocalTiDB) -> Path:
         "[performance]\n"
         # Row counts of new writes reach the statistics every 20 leases plus a random offset
         # of up to a minute: 10 to 70 s instead of 60 to 120 s, so an ANALYZE after a bulk
-        # load need not wait long (crm_helpers.statistics).
+        # load need not wait long (crm_helpers.analysis.statistics).
         'stats-lease = "500ms"\n'
         + (f"txn-total-size-limit = {int(local.txn_total_size_limit)}\n"
            if local.txn_total_size_limit is not None else "")
@@ -545,7 +471,7 @@ def _answers_sql(local: LocalTiDB) -> bool:
     except pymysql.err.MySQLError as exc:
         # An error the server sent itself (e.g. 1045 when root has a password, 3159 when it
         # requires TLS) proves it is up; codes 2000-2999 are PyMySQL's own (no answer).
-        code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+        code = error_code(exc)
         return code is not None and not 2000 <= code < 3000
     except OSError:
         return False

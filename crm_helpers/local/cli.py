@@ -9,19 +9,17 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from crm_helpers.config import check_port, load_settings, mask_url
-from crm_helpers.db import tidb_engine
+from crm_helpers.engines import tidb_engine
 from crm_helpers.errors import CrmError
-from crm_helpers.recovery import check_tables, repair_tables
-from crm_helpers.server import (
-    damaged_tables,
+from crm_helpers.local.build import tidb_server_binary
+from crm_helpers.local.recovery import check_tables, damaged_tables, record_damage, repair_tables
+from crm_helpers.local.server import (
     ensure_tidb,
     local_tidb,
     local_tidb_status,
-    record_damage,
     start_local_tidb,
     stop_local_tidb,
 )
-from crm_helpers.tidb_build import tidb_server_binary
 
 
 def main(argv: Sequence[str] | None = None) -> int:

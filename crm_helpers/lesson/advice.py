@@ -2,7 +2,7 @@
 
 `install_error_translation(engine)` hooks SQLAlchemy's `handle_error` event. The URLs that
 `crm_helpers.config.Settings` builds name the `crm_lesson` engine plugin
-(`crm_helpers.lesson_plugin`), which installs it, so a learner's plain
+(`crm_helpers.lesson.plugin`), which installs it, so a learner's plain
 `create_engine(settings.app_url())` gets it too, while a `tidb://` URL of anyone's own does not.
 Each project exception is also the SQLAlchemy class of the error it replaces (`UserNotFound`
 is an `IntegrityError`), so code that catches SQLAlchemy's classes still catches it; its
@@ -29,6 +29,8 @@ from sqlalchemy_tidb.connect import (
 
 from crm_helpers.config import mask_url
 from crm_helpers.errors import (
+    INCONSISTENCY_CODES,
+    NO_PARENT_ROW,
     CrmError,
     LessonAdvice,
     MissingParentRow,
@@ -43,8 +45,8 @@ from crm_helpers.errors import (
     TiDBTLSError,
     UserNotFound,
     ValueDoesNotFit,
+    error_code,
 )
-from crm_helpers.recovery import INCONSISTENCY_CODES
 
 # MySQL protocol error codes that TiDB (or PyMySQL, for the 2000s) returns.
 CANNOT_CONNECT = 2003
@@ -53,7 +55,6 @@ LOST_CONNECTION = 2013
 ACCESS_DENIED = 1045
 DATABASE_ACCESS_DENIED = 1044
 UNKNOWN_DATABASE = 1049
-NO_PARENT_ROW = 1452
 VALUE_TOO_LONG = 1406
 OUT_OF_RANGE = 1264
 COLUMN_NOT_NULL = 1048
@@ -181,8 +182,8 @@ def _no_database(failure: Failure) -> Advice | None:
     database = failure.url.database if failure.url is not None else None
     return TiDBConnectionError, (
         f"User {user!r} cannot use database {database!r} on {failure.where}: it does not exist "
-        "or is not granted. Notebook 02 creates it and grants access (crm_helpers.accounts). "
-        f"URL used: {failure.shown_url}")
+        "or is not granted. Notebook 02 creates it and grants access "
+        f"(crm_helpers.lesson.accounts). URL used: {failure.shown_url}")
 
 
 def _no_parent_row(failure: Failure) -> Advice:
@@ -236,7 +237,7 @@ RULES: dict[int, Rule] = {
     COLUMN_NOT_NULL: _null_value,
     # An INSERT that leaves out a NOT NULL column (ORM bulk insert leaves out None).
     NO_DEFAULT_VALUE: _left_out_value,
-    # Rows and indexes that disagree, e.g. after a hard kill of the local TiDB (recovery.py).
+    # Rows and indexes that disagree, e.g. after a hard kill of the local TiDB (local/recovery.py).
     **dict.fromkeys(INCONSISTENCY_CODES, _table_damaged),
 }
 # TiDB's own errors (write conflicts, transaction too large, TiFlash, ...) are the dialect's:
@@ -249,7 +250,7 @@ def translate(error: DBAPIError, url: URL | None, *,
     if isinstance(error, LessonAdvice):
         return None
     args = getattr(error.orig, "args", ())
-    code = args[0] if args and isinstance(args[0], int) else None
+    code = error_code(error)
     rule = RULES.get(code) if code is not None else None
     advice = rule(Failure(code=code, message=str(args[1]) if len(args) > 1 else "", url=url,
                           during_connect=during_connect)) if rule is not None else None

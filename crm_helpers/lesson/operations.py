@@ -15,8 +15,24 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy_tidb.transaction import run_transaction
 
-from crm_helpers.errors import CrmError, InvalidInput, OrderNotFound, UserNotFound
-from crm_helpers.models import Base, Gender, Order, User, as_gender, as_name, as_price, as_uid
+from crm_helpers.errors import (
+    NO_PARENT_ROW,
+    CrmError,
+    InvalidInput,
+    OrderNotFound,
+    UserNotFound,
+    error_code,
+)
+from crm_helpers.lesson.models import (
+    Base,
+    Gender,
+    Order,
+    User,
+    as_gender,
+    as_name,
+    as_price,
+    as_uid,
+)
 
 #: The tutorial's data, in the order the tutorial inserts it.
 TUTORIAL_USERS: list[tuple[str, Gender]] = [
@@ -27,8 +43,6 @@ TUTORIAL_MORE_ORDERS: list[tuple[int, float]] = [
 
 # Largest value of the INTEGER key column oid.
 _OID_MAX = 2**31 - 1
-# MySQL error code TiDB returns when a foreign key has no parent row.
-_NO_PARENT_ROW = 1452
 
 
 def reset_crm_tables(engine: Engine) -> None:
@@ -170,7 +184,7 @@ def _commit(session: Session) -> None:
         raise
     except IntegrityError as exc:
         session.rollback()
-        if exc.orig is not None and exc.orig.args and exc.orig.args[0] == _NO_PARENT_ROW:
+        if error_code(exc) == NO_PARENT_ROW:
             raise UserNotFound("An order refers to a uid that no user has (the user was "
                                "removed meanwhile?); no order was written.", exc) from None
         raise

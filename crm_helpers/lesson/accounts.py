@@ -15,23 +15,26 @@ from pymysql import MySQLError
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
-from crm_helpers.config import DEFAULT_ENV_FILE, Settings, load_settings, plain_name
-from crm_helpers.db import tidb_engine
+from crm_helpers.config import (
+    DEFAULT_ENV_FILE,
+    SYSTEM_DATABASES,
+    Settings,
+    load_settings,
+    plain_name,
+)
+from crm_helpers.engines import tidb_engine
 from crm_helpers.errors import ConfigError, CrmError
-from crm_helpers.server import ensure_tidb
+from crm_helpers.local.server import ensure_tidb
 
 #: Fewer characters than this make a password easy to guess; app_password() makes 24.
 MIN_PASSWORD_CHARS = 8
-
-#: TiDB's own schemas: granting ALL on one of them would give the app user the server.
-SYSTEM_DATABASES = {"mysql", "information_schema", "performance_schema", "metrics_schema", "sys"}
 
 
 def _usable_password(password: object) -> str:
     """`password` if an account can safely be given it; ConfigError otherwise (never shown)."""
     advice = ("Give a password of at least {n} characters as text (check CRM_APP_PASSWORD in "
               ".env or the environment if it comes from there), or let "
-              "crm_helpers.accounts.app_password() make one and keep it in .env.")
+              "crm_helpers.lesson.accounts.app_password() make one and keep it in .env.")
     if not isinstance(password, str):
         raise ConfigError(f"The password is a {type(password).__name__}, not text. "
                           + advice.format(n=MIN_PASSWORD_CHARS))

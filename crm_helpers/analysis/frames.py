@@ -16,9 +16,9 @@ from sqlalchemy import Connection, Engine, Executable, TextClause, select
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.orm import Session
 
+from crm_helpers.analysis.queries import checked_query, query_failed, query_statement
 from crm_helpers.errors import InvalidInput
-from crm_helpers.models import Gender, Order, User
-from crm_helpers.queries import checked_query, query_failed, query_statement
+from crm_helpers.lesson.models import Gender, Order, User
 
 Runner = Engine | Connection | Session
 

@@ -23,11 +23,11 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy_tidb.connect import DEFAULT_READ_TIMEOUT
 
+from crm_helpers.analysis.frames import bound_statement, tidy_dtypes
+from crm_helpers.analysis.queries import ROW_QUERIES, NotAQuery, checked_query, query_failed
 from crm_helpers.config import mask_url
-from crm_helpers.db import connection_errors
+from crm_helpers.engines import connection_errors
 from crm_helpers.errors import InvalidInput, TiDBTimeout
-from crm_helpers.frames import bound_statement, tidy_dtypes
-from crm_helpers.queries import ROW_QUERIES, NotAQuery, checked_query, query_failed
 
 __all__ = ["NotAQuery", "read_frame"]
 
@@ -42,7 +42,7 @@ def read_frame(engine: Engine, query: Executable | str, *, params: dict[str, Any
     """Run `query` and return a DataFrame, or an iterator of frames of `chunksize` rows."""
     if not isinstance(engine, Engine):
         raise InvalidInput(f"read_frame needs a SQLAlchemy Engine, not {type(engine).__name__}: "
-                           "make one with crm_helpers.db.tidb_engine(url).")
+                           "make one with crm_helpers.engines.tidb_engine(url).")
     if chunksize is not None and (isinstance(chunksize, bool) or not isinstance(chunksize, int)
                                   or chunksize <= 0):
         raise InvalidInput(f"chunksize is {chunksize!r}: give a whole number of rows above 0 "

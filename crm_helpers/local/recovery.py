@@ -6,22 +6,30 @@ yet written to disk are lost: rows go missing, and a table's indexes and rows ca
 `ADMIN CHECK TABLE` finds such tables; `ADMIN CLEANUP INDEX` (index entries without a row) and
 `ADMIN RECOVER INDEX` (rows without an index entry) make them consistent again. Rows that were
 lost stay lost: they have to be written again (a resumed `load_frame` does it).
+
+`start_local_tidb` calls `check_after_unclean_stop` when the previous server died without a
+clean shutdown; the tables it finds damaged are kept in the server's `damage_file`
+(`damaged_tables`, `record_damage`) until `crm-tidb repair`.
 """
 
 from __future__ import annotations
 
+import json
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pymysql
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
-#: TiDB's error codes for "this table's indexes and rows disagree".
-INCONSISTENCY_CODES = {8003, 8133, 8134, 8138, 8139, 8140, 8141, 8223}
-#: Databases TiDB keeps for itself; every other database on the local server is the project's.
-SYSTEM_DATABASES = {"mysql", "information_schema", "performance_schema", "metrics_schema",
-                    "sys", "lightning_task_info"}
+from crm_helpers.config import SYSTEM_DATABASES, load_settings
+from crm_helpers.engines import tidb_engine
+from crm_helpers.errors import INCONSISTENCY_CODES, CrmError, TiDBAuthError, error_code
+
+if TYPE_CHECKING:  # server.py calls check_after_unclean_stop: importing it here would be a cycle
+    from crm_helpers.local.server import LocalTiDB
 
 Report = Callable[[str], None]
 
@@ -65,20 +73,13 @@ class RepairResult:
         return f"{done}; consistent now"
 
 
-def error_code(exc: BaseException) -> int | None:
-    """The MySQL/TiDB error number of a driver error (or SQLAlchemy's wrapper of one)."""
-    original = exc.orig if isinstance(exc, DBAPIError) else exc
-    args = getattr(original, "args", ())
-    return args[0] if args and isinstance(args[0], int) else None
-
-
 def is_inconsistency(exc: BaseException) -> bool:
     """True if `exc` is TiDB saying a table's indexes and rows disagree."""
     return error_code(exc) in INCONSISTENCY_CODES
 
 
 def project_databases(connection: Connection) -> list[str]:
-    """Every database on the server except TiDB's own system databases."""
+    """Every database on the server except TiDB's own system databases: the project's."""
     names = connection.exec_driver_sql("SHOW DATABASES").scalars().all()
     return sorted(name for name in names if name.lower() not in SYSTEM_DATABASES)
 
@@ -168,3 +169,79 @@ def _message(exc: pymysql.err.MySQLError) -> str:
     args = exc.args
     text = str(args[1]) if len(args) > 1 else str(exc)
     return f"error {error_code(exc)}: {text[:300]}"
+
+
+# --- after an unclean stop of the local TiDB ----------------------------------------------
+
+class CrashDamageWarning(UserWarning):
+    """Tables of the local TiDB were found damaged after it stopped without a clean shutdown."""
+
+
+def damaged_tables(local: LocalTiDB | None = None) -> list[str]:
+    """Tables found damaged after the local TiDB's last unclean stop and not repaired since."""
+    if local is None:
+        # Imported here: server.py imports this module (see TYPE_CHECKING above).
+        from crm_helpers.local.server import local_tidb
+
+        local = local_tidb()
+    try:
+        return json.loads(local.damage_file.read_text())["damaged"]
+    except (FileNotFoundError, ValueError, KeyError):
+        return []
+
+
+def record_damage(local: LocalTiDB, names: list[str]) -> None:
+    """Remember which tables are damaged (shown by `crm-tidb up`/`status`); [] forgets."""
+    if names:
+        local.damage_file.write_text(json.dumps({"damaged": names}, indent=1) + "\n")
+    else:
+        local.damage_file.unlink(missing_ok=True)
+
+
+def check_after_unclean_stop(local: LocalTiDB, report: Report | None) -> None:
+    """Check every project table after an unclean stop; record and report the damaged ones."""
+    say = report or (lambda message: None)
+    say(f"The previous local TiDB in {local.home} stopped without a clean shutdown (killed or "
+        "crashed): transactions committed just before may be lost. Checking every table "
+        "(ADMIN CHECK TABLE)...")
+    engine = None
+    try:
+        engine = _admin_engine(local)
+        results = check_tables(engine, report=say)
+    except (CrmError, DBAPIError, pymysql.err.MySQLError) as exc:
+        _tell(report, f"Could not check the tables after the unclean stop ({exc}). "
+                      "Run `crm-tidb check` to try again.")
+        return
+    finally:
+        if engine is not None:
+            engine.dispose()
+    damaged = [result for result in results if not result.ok]
+    record_damage(local, [result.name for result in damaged])
+    if not damaged:
+        say(f"All {len(results)} tables are consistent. Rows written in the last moments "
+            "before the stop may still be missing: re-run the loads (they resume).")
+        return
+    message = (
+        f"{len(damaged)} of {len(results)} tables are damaged (their indexes and rows "
+        "disagree):\n" + "\n".join(f"  {r.name}: {r.problem}" for r in damaged) +
+        "\nRepair them with `crm-tidb repair` (removes index entries without rows and adds "
+        "missing ones), then re-run the loads that wrote them: load_frame / load_generated "
+        "resume and rewrite what is missing. Or start from empty data with "
+        "`crm-tidb up --fresh`.")
+    _tell(report, message)
+
+
+def _admin_engine(local: LocalTiDB) -> Engine:
+    """An engine logged in as root: with no password (the local default), else TIDB_PASSWORD."""
+    try:
+        return tidb_engine(local.url())
+    except TiDBAuthError:
+        return tidb_engine(local.url().set(password=load_settings().password))
+
+
+def _tell(report: Report | None, message: str) -> None:
+    """Through `report` if given, else as a warning (shown in notebooks and scripts)."""
+    if report:
+        report(message)
+    else:
+        warnings.warn(message, CrashDamageWarning, stacklevel=4)

@@ -12,14 +12,14 @@ from __future__ import annotations
 from sqlalchemy import Engine
 from sqlalchemy.engine import URL, CreateEnginePlugin
 
-from crm_helpers.translate import install_error_translation
+from crm_helpers.lesson.advice import install_error_translation
 
 #: The name under which SQLAlchemy finds the plugin (pyproject.toml's sqlalchemy.plugins).
 PLUGIN_NAME = "crm_lesson"
 
 
 class LessonAdvicePlugin(CreateEnginePlugin):
-    """Installs the lesson's error advice (crm_helpers.translate) on each engine it is named for."""
+    """Installs the lesson's error advice (crm_helpers.lesson.advice) on each engine it names."""
 
     def update_url(self, url: URL) -> URL:
         return url  # SQLAlchemy has already taken `plugin=` out; nothing else to remove

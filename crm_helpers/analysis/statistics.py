@@ -44,8 +44,7 @@ from dataclasses import dataclass
 import pymysql
 from sqlalchemy import Engine, text
 
-from crm_helpers.errors import InvalidInput
-from crm_helpers.recovery import error_code
+from crm_helpers.errors import InvalidInput, error_code
 
 #: How long `analyze_after_load` waits for TiDB to count the loaded rows before analyzing anyway:
 #: longer than the 60 to 120 s between two counting passes with TiDB's default lease.

@@ -1,6 +1,6 @@
 """Run every notebook headless into a build folder (notebook + HTML) and report the result.
 
-`make run` calls this: python -m crm_helpers.notebook_run [BUILD_DIR]
+`make run` calls this: python -m crm_helpers.devtools.notebook_run [BUILD_DIR]
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ import subprocess
 import sys
 
 from crm_helpers.config import PROJECT_ROOT, load_settings
-from crm_helpers.server import ensure_tidb, local_tidb, local_tidb_status, stop_local_tidb
+from crm_helpers.local.server import ensure_tidb, local_tidb, local_tidb_status, stop_local_tidb
 
 COMPARE = PROJECT_ROOT / "sqlalchemy-tidb" / "test" / "compliance" / "compare.py"
 

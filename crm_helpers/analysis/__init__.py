@@ -1,0 +1,1 @@
+"""The analysis stack: generated data, validated bulk loads, fast reads, statistics, frames."""

@@ -1,0 +1,1 @@
+"""Tools for the project's own targets: `make run` and `make compliance`."""
