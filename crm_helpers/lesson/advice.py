@@ -257,9 +257,7 @@ def translate(error: DBAPIError, url: URL | None, *,
     if advice is None:
         return None
     advised_class, message = advice
-    if not advised_class.refines(error):
-        return None  # never change the SQLAlchemy class a caller may be catching
-    return advised_class(message, error)
+    return advised_class.replacing(error, message)
 
 
 def install_error_translation(engine: Engine) -> Engine:

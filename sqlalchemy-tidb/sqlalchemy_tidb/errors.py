@@ -138,9 +138,7 @@ def refine(error: DBAPIError) -> RefinedError | None:
     if found is None:
         return None
     refined_class, advice = found
-    if not refined_class.refines(error):
-        return None  # never change the SQLAlchemy class a caller may be catching
-    return refined_class(advice, error)
+    return refined_class.replacing(error, advice)
 
 
 def refine_tidb_error(context: ExceptionContext) -> BaseException | None:

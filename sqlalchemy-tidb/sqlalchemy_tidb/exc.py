@@ -55,6 +55,15 @@ class RefinedError(sa_exc.DBAPIError):
         return self.__class__, (self.advice,), dict(self.__dict__)
 
     @classmethod
+    def replacing(cls: type[E], error: BaseException, advice: str) -> E | None:
+        """`cls(advice, error)` if `error` has the SQLAlchemy class this class refines; else None.
+
+        A caller catching that SQLAlchemy class must keep catching the error, so an error of
+        another class is never replaced.
+        """
+        return cls(advice, error) if cls.refines(error) else None
+
+    @classmethod
     def refines(cls, error: BaseException) -> bool:
         """True when `error` is of the SQLAlchemy class this class refines (it may replace it)."""
         base = next(klass for klass in cls.__mro__
