@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import enum
 import math
+import unicodedata
 from decimal import Decimal
 from numbers import Integral
 from typing import Any, TypeVar
@@ -57,13 +58,25 @@ def as_gender(value: object, gender_type: type[enum.Enum] = Gender) -> Any:
 
 
 def as_name(value: object, max_chars: int = NAME_MAX_CHARS) -> str:
-    """`value` as a user name: text of 1 to `max_chars` (50) characters, not only spaces."""
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidInput(f"User name {value!r} is empty or not text: give a name such as 'Ben'.")
+    """`value` as a user name: 1 to `max_chars` (50) characters, at least one of them visible."""
+    if not isinstance(value, str) or not any(map(_visible, value)):
+        raise InvalidInput(f"User name {value!r} is empty, has no visible character (only "
+                           "spaces or invisible ones) or is not text: give a name such as 'Ben'.")
     if len(value) > max_chars:
         raise InvalidInput(f"User name {value[:20]!r}... has {len(value)} characters; "
                            f"the users table allows at most {max_chars}: shorten it.")
     return value
+
+
+# Letters and symbols that are drawn as nothing (Hangul fillers, the blank Braille pattern).
+_BLANK_CHARACTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
+def _visible(character: str) -> bool:
+    """False for spaces of any kind, control and format characters (e.g. a zero-width space)."""
+    category = unicodedata.category(character)
+    return not (category[0] == "Z" or category in ("Cc", "Cf", "Cs", "Cn")
+                or character in _BLANK_CHARACTERS)
 
 
 def as_uid(value: object) -> int:
