@@ -179,7 +179,10 @@ def _env_file_values(path: Path, environ: Mapping[str, object]) -> dict[str, str
     for binding in parse_stream(io.StringIO(text)):
         line = binding.original.line
         if binding.error:
-            named = _ASSIGNED_NAME.match(binding.original.string)
+            string = binding.original.string
+            statement = string.lstrip()
+            line += string[:len(string) - len(statement)].count("\n")  # blank lines before it
+            named = _ASSIGNED_NAME.match(statement)
             what = f"the value of {named.group(1)}" if named else "it"
             raise ConfigError(f"{path}, line {line}: python-dotenv cannot read {what} (a quote "
                               "that is not closed?), so it would be left out. Close the quote, "
