@@ -279,6 +279,16 @@ def plain_name(value: object, what: str) -> str:
     return value
 
 
+def sql_identifier(name: str, *, formatted: bool = False) -> str:
+    """`name` backquoted for SQL (a backquote in it doubled), as MySQL and TiDB read it.
+
+    formatted=True also doubles '%', for SQL that goes through the driver's %-formatting
+    (`cursor.execute(sql, args)`, `exec_driver_sql`).
+    """
+    quoted = "`" + str(name).replace("`", "``") + "`"
+    return quoted.replace("%", "%%") if formatted else quoted
+
+
 def _port(value: str | None, default: int, name: str) -> int:
     return default if value is None else check_port(value, name)
 

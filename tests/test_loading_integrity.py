@@ -321,3 +321,25 @@ def test_a_frame_with_gaps_is_not_taken_for_loaded_by_other_rows_in_its_range(en
     fresh = generate_orders(3, 50).assign(oid=[150, 170, 190])  # gaps, none of them there
     report = load_frame(engine, analysis_orders, fresh, batch_rows=3, progress=False)
     assert (report.loaded, report.skipped) == (3, 0)
+
+
+@pytest.mark.parametrize("name", ["we`ird", "50%off", "it's \"quoted\"", "名前 table"])
+def test_tables_and_columns_with_odd_names_load_and_resume(tidb_settings, database, name):
+    metadata = MetaData()
+    odd = Table(name, metadata,
+                Column(f"{name} id", BigInteger, primary_key=True, autoincrement=False),
+                Column(f"{name}`val%", Float, nullable=False, index=True))
+    engine = analysis_engine(tidb_settings, database=database)
+    metadata.create_all(engine)
+    try:
+        frame = pd.DataFrame({f"{name} id": [1, 2, 3], f"{name}`val%": [0.5, 1.5, 2.5]})
+        report = load_frame(engine, odd, frame, batch_rows=2, progress=False)
+        assert report.loaded == 3
+        again = load_frame(engine, odd, frame, batch_rows=2, progress=False)  # resumes: skips
+        assert (again.loaded, again.skipped) == (0, 3)
+        with engine.connect() as connection:
+            assert connection.execute(select(odd).order_by(odd.c[f"{name} id"])).all() == [
+                (1, 0.5), (2, 1.5), (3, 2.5)]
+    finally:
+        metadata.drop_all(engine)
+        engine.dispose()

@@ -49,6 +49,7 @@ from crm_helpers.analysis.statistics import (
     stale_statistics,
 )
 from crm_helpers.analysis.validation import InvalidFrame, base_type, validate_frame
+from crm_helpers.config import sql_identifier
 from crm_helpers.errors import (
     INCONSISTENCY_CODES,
     ConfigError,
@@ -147,13 +148,14 @@ def _refresh_statistics(engine: Engine, reports: list[LoadReport]) -> None:
     # The load verified only its own keys; rows it does not know of count too.
     with engine.connect() as connection:
         rows = {report.table: connection.exec_driver_sql(
-            f"SELECT COUNT(*) FROM `{report.table}`").scalar_one() for report in reports}
+            f"SELECT COUNT(*) FROM {sql_identifier(report.table, formatted=True)}").scalar_one()
+            for report in reports}
     analyze_if_stale(engine, rows, lambda: {analysis_dataset.name: _touch_dataset(engine)})
 
 
 def _touch_dataset(engine: Engine) -> WriteMark:
     """Delete and re-insert the dataset row in one transaction: a write TiDB counts, no change."""
-    table = analysis_dataset.name
+    table = sql_identifier(analysis_dataset.name, formatted=True)
     connection = engine.raw_connection()
     try:
         cursor = connection.cursor()
@@ -164,7 +166,7 @@ def _touch_dataset(engine: Engine) -> WriteMark:
                            "VALUES (%s, %s, %s, %s)", held)
         connection.commit()
         # TiDB counts a deleted and an inserted row as two modifications.
-        return mark_commit(cursor, table, 2 * len(held))
+        return mark_commit(cursor, analysis_dataset.name, 2 * len(held))
     finally:
         connection.close()
 

@@ -19,7 +19,7 @@ from sqlalchemy import (
     Table,
 )
 
-from crm_helpers.config import SYSTEM_DATABASES, Settings, plain_name
+from crm_helpers.config import SYSTEM_DATABASES, Settings, plain_name, sql_identifier
 from crm_helpers.engines import tidb_engine
 from crm_helpers.errors import InvalidInput
 from crm_helpers.local.server import ensure_tidb
@@ -71,7 +71,8 @@ def analysis_engine(settings: Settings | None = None,
     settings = ensure_tidb(settings)
     admin = tidb_engine(settings.url())
     with admin.begin() as connection:
-        connection.exec_driver_sql(f"CREATE DATABASE IF NOT EXISTS `{database}`")
+        connection.exec_driver_sql(
+            f"CREATE DATABASE IF NOT EXISTS {sql_identifier(database, formatted=True)}")
     admin.dispose()
     engine = tidb_engine(settings.url(database), connect_args={"local_infile": True})
     analysis_metadata.create_all(engine)
@@ -86,7 +87,8 @@ def reset_analysis_tables(engine: Engine) -> None:
     require_analysis_database(engine)
     with engine.begin() as connection:
         for table in analysis_metadata.sorted_tables:
-            connection.exec_driver_sql(f"TRUNCATE TABLE `{table.name}`")
+            connection.exec_driver_sql(
+                f"TRUNCATE TABLE {sql_identifier(table.name, formatted=True)}")
 
 
 def require_analysis_database(engine: Engine) -> None:
