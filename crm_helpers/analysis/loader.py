@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import pymysql
 from pymysql.constants import CLIENT
-from sqlalchemy import Engine, Integer, Table, select
+from sqlalchemy import Engine, Integer, Table, inspect, select
 from sqlalchemy.exc import DBAPIError
 
 from crm_helpers.analysis.encoding import csv_text, load_data_statement
@@ -182,6 +182,7 @@ def load_frame(engine: Engine, table: Table, frame: pd.DataFrame, *,
     table = _checked_arguments(engine, table, frame, batch_rows, workers)
     frame = validate_frame(engine, table, frame)
     _require_local_infile(engine)
+    _require_table(engine, table)
     key = table.primary_key.columns.values()[0].name
     frame = frame.sort_values(key, kind="stable", ignore_index=True)
     started = time.monotonic()
@@ -338,6 +339,17 @@ def _check_batching(batch_rows: object, workers: object) -> None:
         if isinstance(value, bool) or not isinstance(value, int | np.integer) or value <= 0:
             raise InvalidInput(f"{name} is {value!r}: give a whole number above 0 "
                                f"(default {default:_}).")
+
+
+def _require_table(engine: Engine, table: Table) -> None:
+    """Refuse, before any batch, a table the engine's database does not have."""
+    with engine.connect() as connection:
+        present = inspect(connection).has_table(table.name, schema=table.schema)
+    if not present:
+        raise InvalidInput(
+            f"The table {table.name!r} does not exist in the database "
+            f"{table.schema or engine.url.database!r}; nothing was written. Create it first, "
+            "e.g. table.metadata.create_all(engine), or check the engine's database.")
 
 
 def _require_local_infile(engine: Engine) -> None:
