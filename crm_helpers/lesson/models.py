@@ -59,9 +59,12 @@ def as_gender(value: object, gender_type: type[enum.Enum] = Gender) -> Any:
 
 def as_name(value: object, max_chars: int = NAME_MAX_CHARS) -> str:
     """`value` as a user name: 1 to `max_chars` (50) characters, at least one of them visible."""
-    if not isinstance(value, str) or not any(map(_visible, value)):
-        raise InvalidInput(f"User name {value!r} is empty, has no visible character (only "
-                           "spaces or invisible ones) or is not text: give a name such as 'Ben'.")
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput(f"User name {value!r} is empty or not text: give a name such as 'Ben'.")
+    if not any(map(_visible, value)):
+        raise InvalidInput(f"User name {value!r} has no visible character (only spaces or "
+                           "invisible ones such as a zero-width space): give a name such as "
+                           "'Ben'.")
     if len(value) > max_chars:
         raise InvalidInput(f"User name {value[:20]!r}... has {len(value)} characters; "
                            f"the users table allows at most {max_chars}: shorten it.")
