@@ -175,7 +175,7 @@ def _env_file_values(path: Path, environ: Mapping[str, object]) -> dict[str, str
         line = raw[:exc.start].count(b"\n") + 1
         raise ConfigError(f"{path} is not UTF-8 text (line {line} has bytes UTF-8 cannot "
                           "read): save it as UTF-8 in your editor.") from None
-    known: set[str] = {name for name in environ}
+    known = {*environ, *os.environ}  # python-dotenv fills ${NAME} from os.environ too
     for binding in parse_stream(io.StringIO(text)):
         line = binding.original.line
         if binding.error:

@@ -144,3 +144,10 @@ def test_url_mistakes_are_named_without_the_password(url, wrong):
         settings_from({"TIDB_URL": url})
     assert "quote_plus" in str(caught.value)
     assert "Hid" not in str(caught.value).replace("quote_plus", "")
+
+
+def test_env_file_references_to_the_process_environment_are_set(tmp_path, monkeypatch):
+    monkeypatch.setenv("CRM_TEST_PORT_ZZ", "4300")
+    env_file = tmp_path / ".env"
+    env_file.write_text("TIDB_PORT=${CRM_TEST_PORT_ZZ}\n")
+    assert settings_from({}, env_file).port == 4300
