@@ -8,6 +8,7 @@ nor `TIDB_HOST` is set, the project starts and uses its own local TiDB.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 from collections.abc import Mapping
@@ -15,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dotenv import dotenv_values
+from dotenv.parser import parse_stream
+from dotenv.variables import Variable, parse_variables
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -119,10 +122,11 @@ def load_settings(environ: Mapping[str, str] | None = None,
         raise ConfigError(f"load_settings() takes a mapping of variables, not a "
                           f"{type(environ).__name__}: give a dict, or leave environ out to "
                           "use os.environ.")
+    given = os.environ if environ is None else environ
     values: dict[str, str | None] = {}
     if env_file is not None and Path(env_file).is_file():
-        values.update(dotenv_values(env_file))
-    values.update(os.environ if environ is None else environ)
+        values.update(_env_file_values(Path(env_file), given))
+    values.update(given)
     get = {k: v for k, v in values.items() if v not in (None, "")}.get
     for variable in ("TIDB_DB_NAME", "CRM_APP_USER"):
         if get(variable) is not None:
@@ -155,13 +159,83 @@ def load_settings(environ: Mapping[str, str] | None = None,
     )
 
 
+#: The variables load_settings reads.
+VARIABLES = ("TIDB_URL", "TIDB_HOST", "TIDB_PORT", "TIDB_USER", "TIDB_PASSWORD", "TIDB_DB_NAME",
+             "CA_PATH", "TIDB_STATUS_PORT", "CRM_APP_USER", "CRM_APP_PASSWORD",
+             "TIDB_CONNECT_TIMEOUT", "TIDB_READ_TIMEOUT")
+_ASSIGNED_NAME = re.compile(r"\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.]*)\s*=")
+
+
+def _env_file_values(path: Path, environ: Mapping[str, object]) -> dict[str, str | None]:
+    """The variables of a `.env` file; ConfigError for what python-dotenv would drop or blank."""
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")  # a byte order mark (Windows editors) is not a name
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path} is not UTF-8 text (line {line} has bytes UTF-8 cannot "
+                          "read): save it as UTF-8 in your editor.") from None
+    known = {*environ, *os.environ}  # python-dotenv fills ${NAME} from os.environ too
+    for binding in parse_stream(io.StringIO(text)):
+        line = binding.original.line
+        if binding.error:
+            string = binding.original.string
+            statement = string.lstrip()
+            line += string[:len(string) - len(statement)].count("\n")  # blank lines before it
+            named = _ASSIGNED_NAME.match(statement)
+            what = f"the value of {named.group(1)}" if named else "it"
+            raise ConfigError(f"{path}, line {line}: python-dotenv cannot read {what} (a quote "
+                              "that is not closed?), so it would be left out. Close the quote, "
+                              "or put the value in single quotes if it holds a quote.")
+        if binding.key is None:
+            continue
+        if binding.key in VARIABLES and binding.key not in environ and binding.value:
+            unset = [part.name for part in parse_variables(binding.value)
+                     if isinstance(part, Variable) and part.default is None
+                     and part.name not in known]
+            if unset:
+                name = unset[0]
+                raise ConfigError(f"{path}, line {line}: {binding.key} refers to ${{{name}}}, "
+                                  "which is not set, so it would be empty: set that variable, "
+                                  f"write the value itself, or give a default (${{{name}:-...}}).")
+        known.add(binding.key)
+    return dotenv_values(stream=io.StringIO(text))
+
+
+def _url_problem(raw_url: str) -> str | None:
+    """What makes `raw_url` unreadable as a TiDB URL, without repeating its password."""
+    if raw_url != raw_url.strip():
+        return "TIDB_URL begins or ends with a space or line break: remove it"
+    if any(character.isspace() for character in raw_url):
+        return ("TIDB_URL contains a space or line break: remove it (in a password, "
+                "percent-encode it, see below)")
+    if "://" not in raw_url:
+        return "TIDB_URL is not a URL (no '://')"
+    rest, _, query = raw_url.split("://", 1)[1].partition("?")
+    at = rest.rfind("@")
+    if rest.count("@") > 1 or "/" in rest[:max(at, 0)] or "#" in raw_url or (
+            at < 0 and "@" in query):
+        return ("the user name or password in TIDB_URL holds a character that URLs reserve "
+                "(@ : / ? # % or a space)")
+    return None
+
+
+_ENCODE_ADVICE = (" Special characters in the user name and password must be percent-encoded: "
+                  "build the URL with urllib.parse.quote_plus(password) in its place "
+                  "(e.g. 'p@ss:w/rd' becomes 'p%40ss%3Aw%2Frd'). Expected the form "
+                  "tidb://USER:PASSWORD@HOST:PORT/DATABASE (mysql:// works too).")
+
+
 def _settings_from_url(raw_url: str, common: dict) -> Settings:
+    problem = _url_problem(raw_url)
+    if problem:
+        raise ConfigError(problem + "." + _ENCODE_ADVICE)
     try:
         url = make_url(raw_url)
     except (ArgumentError, ValueError):  # ValueError: a port that is not a number
         raise ConfigError(
-            "TIDB_URL is not a URL SQLAlchemy can read (is the port a number?). Expected the "
-            "form tidb://USER:PASSWORD@HOST:PORT/DATABASE (mysql:// works too)."
+            "TIDB_URL is not a URL SQLAlchemy can read: check that the port is a number and "
+            "that nothing but the port follows the host's ':'." + _ENCODE_ADVICE
         ) from None
     if url.drivername not in _ACCEPTED_SCHEMES:
         raise ConfigError(
@@ -203,6 +277,16 @@ def plain_name(value: object, what: str) -> str:
                           "1 to 64 letters, digits, '_' or '.' (other characters would have to "
                           "be quoted inside SQL).")
     return value
+
+
+def sql_identifier(name: str, *, formatted: bool = False) -> str:
+    """`name` backquoted for SQL (a backquote in it doubled), as MySQL and TiDB read it.
+
+    formatted=True also doubles '%', for SQL that goes through the driver's %-formatting
+    (`cursor.execute(sql, args)`, `exec_driver_sql`).
+    """
+    quoted = "`" + str(name).replace("`", "``") + "`"
+    return quoted.replace("%", "%%") if formatted else quoted
 
 
 def _port(value: str | None, default: int, name: str) -> int:

@@ -9,7 +9,13 @@ from sqlalchemy import text
 
 from crm_helpers.engines import tidb_engine
 from crm_helpers.errors import ConfigError, TiDBAuthError
-from crm_helpers.lesson.accounts import app_password, create_database, ensure_app_user, grants_frame
+from crm_helpers.lesson.accounts import (
+    app_password,
+    create_database,
+    ensure_app_user,
+    grants_frame,
+    privilege_probe_frame,
+)
 
 
 @pytest.fixture
@@ -64,3 +70,15 @@ def test_odd_names_are_refused_before_reaching_sql(tidb_settings):
     with pytest.raises(ConfigError, match="letters, digits"):
         create_database(admin, "x`; DROP DATABASE mysql; --")
     admin.dispose()
+
+
+def test_probed_statements_are_sent_as_written(tidb_settings, test_database, app_user):
+    user, password = app_user
+    engine = tidb_engine(tidb_settings.url(test_database, user=user, password=password))
+    statements = ["SELECT '100%' AS p", "SELECT 'a%%s %s %(x)s' LIKE 'a%' AS q",
+                  "SELECT * FROM mysql.user WHERE user LIKE 'r%'"]
+    probe = privilege_probe_frame(engine, statements)
+    engine.dispose()
+    assert probe["statement"].tolist() == statements
+    assert probe["allowed"].tolist() == [True, True, False]
+    assert "denied" in probe["TiDB says"].iloc[2]

@@ -15,15 +15,18 @@ Only "clear" passes. With CRM_SWEEP_REPORT=<path> the counts are written there a
 from __future__ import annotations
 
 import contextlib
+import enum
 import io
 import json
 import os
 import re
 import secrets
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -31,7 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from sqlalchemy import Column, MetaData, String, Table, delete, insert, text, update
+from sqlalchemy import BigInteger, Column, MetaData, String, Table, delete, insert, text, update
 from sqlalchemy.orm import Session
 
 from crm_helpers import config, engines
@@ -45,10 +48,12 @@ from tests.conftest import free_port, free_ports
 #: A message says what to do if it holds one of these (or, from the CLI, argparse's usage).
 ADVICE = re.compile(
     r"\b(use|give|set|start|check|add|load|call|run|convert|round|drop|rename|make|fix|"
-    r"point|shorten|create|pass|choose|remove|reset|empty|install|wait|stop|build|name|"
+    r"point|shorten|create|pass|choose|remove|reset|empty|install|wait|stop|build|name|save|close|"
     r"let|expected|must|only|at most|from \d)\b|usage:", re.IGNORECASE)
 TIME_LIMIT = 60.0
+SLOW_SECONDS = 10.0  # a case that takes longer is counted as slow (it still passes if clear)
 OUTCOMES: dict[str, str] = {}
+SECONDS: dict[str, float] = {}
 
 
 @dataclass
@@ -139,6 +144,19 @@ def core_call(statement: Callable[[Any], Any]) -> Callable[[Ctx], Any]:
 def cli_call(*argv: str) -> Callable[[Ctx], Any]:
     def call(ctx: Ctx) -> Any:
         return cli.main(list(argv))
+    return call
+
+
+class Shade(enum.Enum):
+    dark = 1
+
+
+def env_file_call(content: bytes) -> Callable[[Ctx], Any]:
+    """load_settings with a .env file holding `content` (and no environment variables)."""
+    def call(ctx: Ctx) -> Any:
+        env_file = ctx.tmp / f"env-{secrets.token_hex(3)}"
+        env_file.write_bytes(content)
+        return config.load_settings({}, env_file=env_file)
     return call
 
 
@@ -525,6 +543,146 @@ CASES: list[Case] = [
          env={"TIDB_PORT": "70000"}),
     Case("cli-up-unreachable-url", cli_call("up"), "Cannot reach", cli=True,
          env={"TIDB_URL": "tidb://root@127.0.0.1:{free}/x"}),
+
+    # ------------------------------------------------ second round (issue 18): hostile values
+    # read_frame/query_frame parameters: what would be sent changed is refused, naming it
+    *[Case(f"read_frame-param-{label}", runner_call(reading.read_frame, ENGINE,
+                                                   "SELECT 1 AS one WHERE 1 IN :v",
+                                                   params={"v": value}), wrong)
+      for label, value, wrong in [
+          ("enum", Shade.dark, "Parameter 'v'.*Enum"),
+          ("timedelta", timedelta(minutes=5), "Parameter 'v'.*seconds"),
+          ("np-timedelta64", np.timedelta64(5, "s"), "Parameter 'v'.*duration"),
+          ("nan", float("nan"), "Parameter 'v'.*None"),
+          ("np-inf", np.float64("inf"), "Parameter 'v'.*finite"),
+          ("NaT", pd.NaT, "Parameter 'v'.*None"),
+          ("pd-NA", pd.NA, "Parameter 'v'.*None"),
+          ("decimal-nan", Decimal("NaN"), "Parameter 'v'.*finite"),
+          ("ns-timestamp", pd.Timestamp("2025-01-01 00:00:00.000000001"), "nanoseconds"),
+          ("tz-timestamp", pd.Timestamp("2025-01-01", tz="UTC"), "time zone"),
+          ("mixed-list", [1, "1"], "mixes"),
+          ("int-float-list", [1, 2.5], "mixes"),
+          ("nested-list", [[1, 2]], "list inside a list"),
+          ("2d-array", np.ones((2, 2)), "2-dimensional"),
+          ("complex", 1 + 2j, "complex"),
+          ("np-complex", np.complex128(1), "complex"),
+          ("surrogate", "a\ud800", "UTF-8"),
+          ("dict", {"a": 1}, "dict"),
+      ]],
+    Case("read_frame-param-int-name", runner_call(reading.read_frame, ENGINE, "SELECT 1 AS a",
+                                                  params={1: 2}), "Parameter name 1"),
+    Case("query_frame-param-enum", runner_call(frames.query_frame, ENGINE, "SELECT :g AS g",
+                                               g=Shade.dark), "Parameter 'g'.*Enum"),
+    Case("query_frame-param-nan-in-list", runner_call(frames.query_frame, ENGINE,
+                                                      "SELECT 1 AS a WHERE 1 IN :u",
+                                                      u=[1.0, float("nan")]), "None"),
+
+    # numbers: the one exactness rule, for every number type, in the models and the loader
+    Case("add_orders-decimal-rounds-up", session_call(
+        operations.add_orders, [(1, Decimal("9.999999999999999999"))]), "exactly"),
+    Case("add_orders-decimal-underflows", session_call(
+        operations.add_orders, [(1, Decimal("1E-400"))]), "exactly"),
+    Case("add_orders-decimal-overflows", session_call(
+        operations.add_orders, [(1, Decimal("1E+400"))]), "large"),
+    Case("add_orders-np-int64-2**24+1", session_call(
+        operations.add_orders, [(1, np.int64(16777217))]), "exactly"),
+    Case("add_orders-np-complex", session_call(operations.add_orders, [(1, np.complex64(1))]),
+         "not a number"),
+    Case("add_orders-np-bool", session_call(operations.add_orders, [(1, np.bool_(True))]),
+         "not a number"),
+    Case("set_order_price-decimal-rounds", session_call(
+        operations.set_order_price, 1, Decimal("0.30000000000000000001")), "exactly"),
+    Case("load_frame-complex128-price", lambda ctx: load(ctx, spoiled(
+        price=lambda f: f["price"].astype("complex128"))), "complex"),
+    Case("load_frame-object-complex-price", lambda ctx: load(ctx, at(orders_frame(), "price", 4,
+                                                                     1 + 0j)), "numbers"),
+    Case("load_frame-crm-decimal-rounds-up", lambda ctx: loader.load_frame(
+        ctx.crm, Order.__table__, crm_orders([Decimal("9.999999999999999999")]),
+        progress=False), "exactly"),
+    Case("load_frame-crm-decimal-underflows", lambda ctx: loader.load_frame(
+        ctx.crm, Order.__table__, crm_orders([Decimal("1E-400")]), progress=False), "exactly"),
+    Case("load_frame-double-decimal-inexact", lambda ctx: load(ctx, at(
+        orders_frame(), "price", 4, Decimal("0.1000000000000000000001"))), "exactly"),
+    Case("load_frame-double-int-2**53+1", lambda ctx: load(ctx, spoiled(price=lambda f: pd.Series(
+        [2**53 + 1, *f["price"].tolist()[1:]], dtype=object))), "exactly"),
+    Case("load_frame-decimal-snan", lambda ctx: load(ctx, at(orders_frame(), "price", 4,
+                                                             Decimal("sNaN"))), "numbers|NaN"),
+    Case("load_frame-bool-prices", lambda ctx: load(ctx, spoiled(
+        price=lambda f: f["price"] > 50)), "must hold numbers"),
+    Case("load_frame-uint64-huge-oid", lambda ctx: load(ctx, spoiled(
+        oid=lambda f: f["oid"].astype("uint64") + np.uint64(2**63))), "outside"),
+    Case("load_frame-nullable-NA-price", lambda ctx: load(ctx, spoiled(
+        price=lambda f: pd.array([None, *f["price"].tolist()[1:]], dtype="Float64"))),
+         "no value"),
+
+    # names: one rule (fullmatch), and no user names without a visible character
+    Case("analysis_engine-trailing-newline", lambda ctx: schema.analysis_engine(
+        ctx.settings, database="rel_nl\n"), "rel_nl"),
+    Case("analysis_engine-dot", lambda ctx: schema.analysis_engine(ctx.settings,
+                                                                    database="crm.x"), "crm.x"),
+    Case("analysis_engine-zero-width", lambda ctx: schema.analysis_engine(
+        ctx.settings, database="crm\u200b"), "letters, digits"),
+    Case("create_database-trailing-newline", lambda ctx: accounts.create_database(
+        ctx.admin, "crm\n"), "letters, digits"),
+    *[Case(f"add_users-invisible-{label}", session_call(operations.add_users,
+                                                          [(name, "Female")]),
+           "visible|empty")
+      for label, name in [("zwsp", "\u200b"), ("ideographic-space", "\u3000"),
+                          ("bom", "\ufeff"), ("zwj-zwnj", "\u200d\u200c"),
+                          ("hangul-filler", "\u3164"), ("braille-blank", "\u2800"),
+                          ("nbsp-tab", "\u00a0\t"), ("rtl-marks", "\u200f\u202e")]],
+    Case("sqlalchemy_core-insert-zwsp-name", core_call(lambda c: c.execute(
+        insert(User).values(name="\u200b\u200b", gender="Male"))), "visible"),
+    Case("load_frame-crm-invisible-name", lambda ctx: loader.load_frame(
+        ctx.crm, User, pd.DataFrame({"uid": [60], "name": ["\u3000"], "gender": ["Male"]}),
+        progress=False), "visible|empty"),
+
+    # settings: .env files and URLs
+    *[Case(f"load_settings-env-{label}", env_file_call(content), wrong)
+      for label, content, wrong in [
+          ("unset-reference", b"TIDB_PORT=${UNSET_VARIABLE_ZZ}\n", "TIDB_PORT.*UNSET_VARIABLE"),
+          ("unset-in-url", b"TIDB_URL=tidb://root@${NO_HOST_ZZ}:4000/x\n", "line 1: TIDB_URL"),
+          ("latin-1", b"TIDB_USER=r\xe9my\n", "not UTF-8"),
+          ("unclosed-double-quote", b'TIDB_PASSWORD="abc\n', "TIDB_PASSWORD.*quote"),
+          ("unclosed-single-quote", b"X=1\nTIDB_HOST='db.example\n", "line 2.*TIDB_HOST"),
+          ("utf16", "TIDB_PORT=4100\n".encode("utf-16"), "not UTF-8"),
+      ]],
+    *[Case(f"load_settings-TIDB_URL-{label}", runner_call(config.load_settings,
+                                                          {"TIDB_URL": url}, env_file=None), wrong)
+      for label, url, wrong in [
+          ("leading-space", " tidb://root@127.0.0.1:4000/x", "space"),
+          ("trailing-newline", "tidb://root@127.0.0.1:4000/x\n", "line break"),
+          ("at-in-password", "tidb://root:p@ss@127.0.0.1:4000/x", "percent-encoded"),
+          ("at-and-colon", "tidb://root:p@ss:w@127.0.0.1:4000/x", "percent-encoded"),
+          ("slash-in-password", "tidb://root:p/w@127.0.0.1:4000/x", "percent-encoded"),
+          ("hash-in-password", "tidb://root:p#w@127.0.0.1:4000/x", "percent-encoded"),
+          ("space-in-password", "tidb://root:p w@127.0.0.1:4000/x", "space"),
+          ("port-letters", "tidb://root@127.0.0.1:4o00/x", "port"),
+      ]],
+    *[Case(f"load_settings-{name}={value!r}", runner_call(config.load_settings, {name: value},
+                                                          env_file=None), wrong)
+      for name, value, wrong in [
+          ("TIDB_PORT", "\uff14\uff10\uff10\uff10", "1 to 65535"),  # full-width digits
+          ("TIDB_READ_TIMEOUT", "nan", "seconds"),
+          ("TIDB_CONNECT_TIMEOUT", "inf", "seconds"),
+          ("TIDB_DB_NAME", "crm\u200b", "letters, digits"),
+      ]],
+
+    # sizes
+    Case("load_frame-60000-columns", lambda ctx: load(ctx, pd.DataFrame(
+        np.zeros((2, 60_000)), columns=[f"c{i}" for i in range(60_000)])), "unexpected"),
+    Case("load_frame-int-column-names", lambda ctx: load(ctx, pd.DataFrame(
+        np.zeros((2, 4)))), "missing"),
+    Case("read_frame-param-100k-list", runner_call(
+        reading.read_frame, ENGINE, "SELECT 1 AS a WHERE 1 IN :u",
+        params={"u": [*range(99_999), "x"]}), "mixes"),
+
+    # names with quotes: a table that is not there, named like an injection
+    Case("load_frame-missing-odd-table", lambda ctx: load(
+        ctx, pd.DataFrame({"id": [1]}), Table("no`such'table", MetaData(),
+                                              Column("id", BigInteger, primary_key=True,
+                                                     autoincrement=False))),
+         "no`such'table"),
 ]
 
 
@@ -559,11 +717,31 @@ def ctx(tidb_settings, tmp_path_factory):
             connection.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
         connection.execute(text(f"DROP USER IF EXISTS '{USER}'@'%'"))
     admin.dispose()
+    counts = sweep_counts(OUTCOMES, SECONDS)
+    print("\n" + sweep_table(counts))  # shown with pytest -s
     report = os.environ.get("CRM_SWEEP_REPORT")
     if report:
-        kinds = Counter(outcome.split(":")[0] for outcome in OUTCOMES.values())
-        Path(report).write_text(json.dumps({"tried": len(OUTCOMES), **kinds,
-                                            "cases": OUTCOMES}, indent=1))
+        Path(report).write_text(json.dumps({**counts, "cases": OUTCOMES, "seconds": SECONDS},
+                                           indent=1))
+
+
+def sweep_counts(outcomes: dict[str, str], seconds: dict[str, float]) -> dict[str, int]:
+    """tried, clear, silent, unclear, half-written, hang and slow (> SLOW_SECONDS) counts."""
+    kinds = Counter(outcome.split(":")[0] for outcome in outcomes.values())
+    counts = {"tried": len(outcomes)}
+    counts.update({kind: kinds.get(kind, 0)
+                   for kind in ("clear", "silent", "unclear", "half-written", "hang")})
+    counts["slow"] = sum(1 for spent in seconds.values() if spent > SLOW_SECONDS)
+    return counts
+
+
+def sweep_table(counts: dict[str, int]) -> str:
+    """The counts as a two-line text table."""
+    names = list(counts)
+    widths = [max(len(name), len(str(counts[name]))) for name in names]
+    return "\n".join("  ".join(str(cell).rjust(width) for cell, width in zip(row, widths,
+                                                                             strict=True))
+                     for row in (names, [counts[name] for name in names]))
 
 
 def fingerprint(ctx: Ctx) -> tuple:
@@ -655,7 +833,9 @@ def _param(case: Case):
 
 @pytest.mark.parametrize("case", [_param(case) for case in CASES])
 def test_bad_input_gets_a_clear_error_and_writes_nothing(ctx, case):
+    started = time.monotonic()
     OUTCOMES[case.id] = outcome = run_case(case, ctx)
+    SECONDS[case.id] = round(time.monotonic() - started, 2)
     assert outcome == "clear"
 
 
@@ -663,3 +843,10 @@ def test_the_sweep_is_broad():
     modules = {case.id.split("-")[0].split("_")[0] for case in CASES}
     assert len(CASES) >= 150 and {"add", "load", "read", "query", "generate", "ensure",
                                   "cli", "tidb"} <= modules
+
+
+if __name__ == "__main__":  # python tests/test_bad_input.py REPORT.json: the table again
+    import sys
+
+    print(sweep_table({key: value for key, value in json.loads(Path(sys.argv[1]).read_text())
+                       .items() if isinstance(value, int)}))

@@ -101,3 +101,53 @@ def test_plain_names_pass_as_they_are():
     assert plain_name("2abc.crm_app", "CRM_APP_USER") == "2abc.crm_app"  # TiDB Cloud's prefix
     with pytest.raises(ConfigError, match="is 42"):
         plain_name(42, "The user name")
+
+
+@pytest.mark.parametrize(("content", "wrong"), [
+    (b"TIDB_PORT=${UNSET_VARIABLE_ZZ}\n", r"line 1: TIDB_PORT refers to \$\{UNSET_VARIABLE_ZZ\}"),
+    (b"TIDB_HOST=db.example\nTIDB_PASSWORD=${NO_SUCH_SECRET_ZZ}\n", "line 2: TIDB_PASSWORD"),
+    (b"TIDB_USER=r\xe9my\n", "not UTF-8.*line 1"),
+    (b"A=1\n\nTIDB_PASSWORD=\"abc\nTIDB_PORT=4100\n", "line 3.*TIDB_PASSWORD.*quote"),
+    (b"TIDB_PASSWORD='abc\n", "TIDB_PASSWORD.*quote"),
+])
+def test_env_files_that_would_lose_a_value_are_refused(tmp_path, content, wrong):
+    env_file = tmp_path / ".env"
+    env_file.write_bytes(content)
+    with pytest.raises(ConfigError, match=wrong) as caught:
+        settings_from({}, env_file)
+    assert "abc" not in str(caught.value).replace(str(env_file), "")  # no password shown
+
+
+def test_env_file_references_to_set_variables_and_defaults_still_work(tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text("BASE=4100\nTIDB_PORT=${BASE}\nTIDB_STATUS_PORT=${NOPE_ZZ:-10100}\n",
+                        encoding="utf-8-sig")  # with a byte order mark, as Notepad saves
+    settings = settings_from({}, env_file)
+    assert (settings.port, settings.status_port) == (4100, 10100)
+    # A variable set in the environment wins, so its .env line does not matter.
+    env_file.write_text("TIDB_PORT=${NOPE_ZZ}\n")
+    assert settings_from({"TIDB_PORT": "4200"}, env_file).port == 4200
+
+
+@pytest.mark.parametrize(("url", "wrong"), [
+    (" tidb://root:Hidden-Pw@127.0.0.1:4000/db", "begins or ends"),
+    ("tidb://root:Hidden-Pw@127.0.0.1:4000/db\n", "begins or ends"),
+    ("tidb://root:Hid@den-Pw@127.0.0.1:4000/db", "percent-encoded"),
+    ("tidb://root:Hid@den:Pw@127.0.0.1:4000/db", "percent-encoded"),
+    ("tidb://root:Hid/den-Pw@127.0.0.1:4000/db", "percent-encoded"),
+    ("tidb://root:Hid?den-Pw@127.0.0.1:4000/db", "percent-encoded"),
+    ("tidb://root:Hid#den-Pw@127.0.0.1:4000/db", "percent-encoded"),
+    ("tidb://root:Hidden-Pw@127.0.0.1:40x0/db", "port is a number"),
+])
+def test_url_mistakes_are_named_without_the_password(url, wrong):
+    with pytest.raises(ConfigError, match=wrong) as caught:
+        settings_from({"TIDB_URL": url})
+    assert "quote_plus" in str(caught.value)
+    assert "Hid" not in str(caught.value).replace("quote_plus", "")
+
+
+def test_env_file_references_to_the_process_environment_are_set(tmp_path, monkeypatch):
+    monkeypatch.setenv("CRM_TEST_PORT_ZZ", "4300")
+    env_file = tmp_path / ".env"
+    env_file.write_text("TIDB_PORT=${CRM_TEST_PORT_ZZ}\n")
+    assert settings_from({}, env_file).port == 4300

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import random
+import time
+from decimal import Decimal
 
 import numpy as np
 import pandas as pd
 import pytest
 from sqlalchemy import BigInteger, Column, Float, MetaData, String, Table, Text, select
+from sqlalchemy.orm import Session
 
 from crm_helpers.analysis.encoding import csv_text
 from crm_helpers.analysis.generate import generate_orders, generate_users
@@ -20,9 +23,9 @@ from crm_helpers.analysis.schema import (
 )
 from crm_helpers.analysis.validation import InvalidFrame
 from crm_helpers.engines import tidb_engine
-from crm_helpers.errors import InvalidInput, LoadFailed
+from crm_helpers.errors import InvalidInput, InvalidPrice, LoadFailed
 from crm_helpers.lesson.models import Order, User
-from crm_helpers.lesson.operations import reset_crm_tables
+from crm_helpers.lesson.operations import add_orders, reset_crm_tables
 from tests.conftest import throwaway_database
 
 texts_metadata = MetaData()
@@ -239,16 +242,63 @@ def test_float_columns_other_than_price_may_be_negative_but_must_fit(tidb_settin
 
 
 def test_decimal_prices_are_numbers_when_a_float_holds_them(crm_engine):
-    from decimal import Decimal
-
     orders = pd.DataFrame({"oid": [1, 2], "uid": [1, 2],
                            "price": pd.Series([Decimal("9.99"), 2], dtype=object)})
     load_frame(crm_engine, Order, orders, progress=False)
     assert crm_orders(crm_engine) == [(1, 1, 9.99), (2, 2, 2.0)]
     too_precise = orders.assign(oid=[3, 4], price=pd.Series(
         [Decimal("9.990000000000000000001"), Decimal("1")], dtype=object))
-    with pytest.raises(InvalidFrame, match="Decimal a float holds exactly"):
+    with pytest.raises(InvalidFrame, match="cannot be stored exactly"):
         load_frame(crm_engine, Order, too_precise, progress=False)
+
+
+# One rule for every kind of number: what the FLOAT column gives back must be what was given.
+@pytest.mark.parametrize("price", [
+    Decimal("9.999999999999999999"), Decimal("1E-400"), 123456789.99, np.float64(123456789.99),
+    16777217, np.int64(16777217), Decimal("123456789.99"), Decimal("1E+40"),
+])
+def test_every_kind_of_number_meets_the_same_exactness_rule(crm_engine, price):
+    orders = pd.DataFrame({"oid": [1, 2], "uid": [1, 2],
+                           "price": pd.Series([Decimal("2.5"), price], dtype=object)})
+    with pytest.raises(InvalidFrame, match=r"cannot be stored exactly|too large|range"):
+        load_frame(crm_engine, Order, orders, progress=False)
+    with Session(crm_engine) as session, pytest.raises(InvalidPrice,
+                                                        match=r"exactly|too large"):
+        add_orders(session, [(1, price)])
+    assert crm_orders(crm_engine) == []
+
+
+def test_complex_prices_are_refused_not_cut_to_their_real_part(crm_engine, engine):
+    orders = pd.DataFrame({"oid": [1, 2], "uid": [1, 2],
+                           "price": np.array([2.5, 3 + 0j], dtype="complex128")})
+    with pytest.raises(InvalidFrame, match="complex"):
+        load_frame(crm_engine, Order, orders, progress=False)
+    load_frame(engine, analysis_users, generate_users(5), progress=False)
+    analysis = generate_orders(3, 5)
+    analysis["price"] = analysis["price"].astype("complex128")
+    with pytest.raises(InvalidFrame, match="complex"):
+        load_frame(engine, analysis_orders, analysis, progress=False)
+    assert crm_orders(crm_engine) == []
+
+
+def test_python_floats_in_an_object_column_are_numbers(engine):
+    load_frame(engine, analysis_users, generate_users(5), progress=False)
+    orders = generate_orders(3, 5)
+    orders["price"] = pd.Series([0.1, 9.99, 2], dtype=object)
+    load_frame(engine, analysis_orders, orders, progress=False)
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql(
+            "SELECT price FROM orders ORDER BY oid").scalars().all() == [0.1, 9.99, 2.0]
+
+
+def test_a_very_wide_frame_is_refused_in_seconds(engine):
+    wide = pd.DataFrame(np.zeros((2, 60_000)), columns=[f"c{i}" for i in range(60_000)])
+    started = time.monotonic()
+    with pytest.raises(InvalidFrame, match=r"unexpected \['c0'.*\(60000\)"):
+        load_frame(engine, analysis_orders, wide, progress=False)
+    seconds = time.monotonic() - started
+    print(f"60,000 columns refused in {seconds:.2f} s")
+    assert seconds < 20
 
 
 def test_integers_a_float_column_cannot_hold_exactly_are_refused(engine):
@@ -271,3 +321,25 @@ def test_a_frame_with_gaps_is_not_taken_for_loaded_by_other_rows_in_its_range(en
     fresh = generate_orders(3, 50).assign(oid=[150, 170, 190])  # gaps, none of them there
     report = load_frame(engine, analysis_orders, fresh, batch_rows=3, progress=False)
     assert (report.loaded, report.skipped) == (3, 0)
+
+
+@pytest.mark.parametrize("name", ["we`ird", "50%off", "it's \"quoted\"", "名前 table"])
+def test_tables_and_columns_with_odd_names_load_and_resume(tidb_settings, database, name):
+    metadata = MetaData()
+    odd = Table(name, metadata,
+                Column(f"{name} id", BigInteger, primary_key=True, autoincrement=False),
+                Column(f"{name}`val%", Float, nullable=False, index=True))
+    engine = analysis_engine(tidb_settings, database=database)
+    metadata.create_all(engine)
+    try:
+        frame = pd.DataFrame({f"{name} id": [1, 2, 3], f"{name}`val%": [0.5, 1.5, 2.5]})
+        report = load_frame(engine, odd, frame, batch_rows=2, progress=False)
+        assert report.loaded == 3
+        again = load_frame(engine, odd, frame, batch_rows=2, progress=False)  # resumes: skips
+        assert (again.loaded, again.skipped) == (0, 3)
+        with engine.connect() as connection:
+            assert connection.execute(select(odd).order_by(odd.c[f"{name} id"])).all() == [
+                (1, 0.5), (2, 1.5), (3, 2.5)]
+    finally:
+        metadata.drop_all(engine)
+        engine.dispose()

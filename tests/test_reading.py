@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import enum
+from datetime import timedelta
+from decimal import Decimal
+
+import numpy as np
 import pandas as pd
 import pytest
 from sqlalchemy import select
@@ -9,6 +14,7 @@ from sqlalchemy import select
 from crm_helpers.analysis import reading
 from crm_helpers.analysis.reading import read_frame
 from crm_helpers.analysis.schema import analysis_orders
+from crm_helpers.errors import InvalidInput
 from tests.conftest import loaded_analysis_database
 
 JOINED = ("SELECT o.oid, o.uid, u.name, u.gender, o.price, o.ordered_at FROM orders o "
@@ -86,3 +92,62 @@ def test_a_fast_path_failure_falls_back_with_a_warning(engine, monkeypatch):
     with pytest.warns(UserWarning, match="unsupported column type"):
         frame = read_frame(engine, "SELECT COUNT(*) AS n FROM orders")
     assert frame.attrs["read_path"] == "pandas.read_sql" and frame["n"].item() == 5_000
+
+
+class Shade(enum.Enum):
+    dark = 1
+
+
+# Values analysts have at hand, and what TiDB must give back for each on both read paths.
+ANALYST_VALUES = [
+    (np.int64(7), 7), (np.int32(-3), -3), (np.float64(2.5), 2.5), (np.bool_(True), 1),
+    (np.uint8(200), 200), (np.str_("Ben"), "Ben"), (Decimal("12.25"), 12.25),
+    (pd.Timestamp("2025-03-04 05:06:07"), pd.Timestamp("2025-03-04 05:06:07")),
+    (np.datetime64("2025-03-04T05:06:07"), pd.Timestamp("2025-03-04 05:06:07")),
+    (b"\x00\xff'\\", b"\x00\xff'\\"), ("50% off, it's \\ here", "50% off, it's \\ here"),
+]
+
+
+@pytest.mark.parametrize(("value", "expected"), ANALYST_VALUES,
+                         ids=[type(value).__name__ + str(i) for i, (value, _) in
+                              enumerate(ANALYST_VALUES)])
+def test_analysts_values_are_bound_the_same_on_both_paths(engine, monkeypatch, value, expected):
+    fast, slow = both_paths(engine, monkeypatch, "SELECT :v AS v", params={"v": value})
+    for frame in (fast, slow):
+        got = frame["v"].item()
+        if isinstance(expected, float):
+            got = float(got)
+        elif isinstance(expected, pd.Timestamp):
+            got = pd.Timestamp(got)
+        assert got == expected, (frame.attrs["read_path"], got)
+
+
+@pytest.mark.parametrize("values", [(3, 5, 8), [3, 5, 8], np.array([3, 5, 8]),
+                                    pd.Series([3, 5, 8]), {3, 5, 8}, [np.int64(3), 5, 8]])
+def test_a_sequence_binds_in(engine, monkeypatch, values):
+    fast, slow = both_paths(engine, monkeypatch, "SELECT oid FROM orders WHERE oid IN :u "
+                            "ORDER BY oid", params={"u": values})
+    assert fast["oid"].tolist() == slow["oid"].tolist() == [3, 5, 8]
+
+
+def test_an_empty_sequence_matches_nothing(engine, monkeypatch):
+    fast, slow = both_paths(engine, monkeypatch, "SELECT oid FROM orders WHERE oid IN :u",
+                            params={"u": []})
+    assert fast.empty and slow.empty
+
+
+@pytest.mark.parametrize(("value", "wrong"), [
+    (Shade.dark, "Enum member.*name"), (timedelta(hours=1), "duration.*seconds"),
+    (np.timedelta64(5, "s"), "duration"), (float("nan"), "None for NULL"),
+    (np.float64("inf"), "finite"), (pd.NaT, "None for NULL"),
+    (pd.Timestamp("2025-01-01 00:00:00.000000001"), "nanoseconds"),
+    (pd.Timestamp("2025-01-01", tz="Asia/Tokyo"), "time zone"),
+    ([1, 2.5], "mixes.*float.*int"), ([[1, 2]], "list inside a list"),
+    (np.zeros((2, 2)), "2-dimensional"), (1 + 2j, "complex"), ("a\ud800", "UTF-8"),
+])
+def test_values_that_would_change_are_refused_on_both_paths(engine, monkeypatch, value, wrong):
+    for path in ("connectorx", None):
+        if path is None:
+            monkeypatch.setattr(reading, "connectorx", None)
+        with pytest.raises(InvalidInput, match=f"Parameter 'v'.*{wrong}"):
+            read_frame(engine, "SELECT 1 AS one WHERE 1 IN :v", params={"v": value})

@@ -14,6 +14,7 @@ import pandas as pd
 from sqlalchemy import DateTime, Enum, Float, String, Table
 
 from crm_helpers.analysis.validation import base_type
+from crm_helpers.config import sql_identifier
 
 # The CSV dialect `_load_csv` declares to LOAD DATA and `csv_text` writes: fields separated
 # by commas, text enclosed in double quotes with backslash escapes (for backslash, quote,
@@ -27,13 +28,10 @@ _ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\
 def load_data_statement(table: Table, columns: Sequence[str] | None = None) -> str:
     """The LOAD DATA LOCAL INFILE statement a batch of `table` is sent with (%s: its CSV file)."""
     names = [column.name for column in table.columns] if columns is None else list(columns)
-    return (f"LOAD DATA LOCAL INFILE %s INTO TABLE {_identifier(table.name)} "
-            f"CHARACTER SET utf8mb4 {CSV_DIALECT} ({', '.join(map(_identifier, names))})")
-
-
-def _identifier(name: str) -> str:
-    # Backquoted, with a backquote in the name doubled, as MySQL and TiDB read it.
-    return "`" + name.replace("`", "``") + "`"
+    # Sent with the file name as the driver's argument: '%' in a name is doubled.
+    quoted = [sql_identifier(name, formatted=True) for name in names]
+    return (f"LOAD DATA LOCAL INFILE %s INTO TABLE {sql_identifier(table.name, formatted=True)} "
+            f"CHARACTER SET utf8mb4 {CSV_DIALECT} ({', '.join(quoted)})")
 
 
 def csv_text(table: Table, batch: pd.DataFrame) -> str:

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import enum
 import time
 from collections.abc import Mapping
-from datetime import date, timedelta
-from decimal import Decimal
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine, Executable, TextClause, select
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.orm import Session
 
+from crm_helpers.analysis.parameters import parameter_binds, plain_parameters
 from crm_helpers.analysis.queries import checked_query, query_failed, query_statement
 from crm_helpers.errors import InvalidInput
 from crm_helpers.lesson.models import Gender, Order, User
@@ -52,15 +49,11 @@ def bound_statement(query: object, params: Mapping[str, Any] | None) -> Executab
     if params is not None and not isinstance(params, Mapping):
         raise InvalidInput(f"params must be a dict of parameter names and values, not "
                            f"{type(params).__name__}.")
-    odd = {name: value for name, value in (params or {}).items() if not _plain_value(value)}
-    if odd:
-        name, value = next(iter(odd.items()))
-        raise InvalidInput(f"Parameter {name!r} is a {type(value).__name__}; give numbers, "
-                           "text, dates or times (or a list or tuple of them, for IN).")
     if params:
         try:
-            statement = (statement.bindparams(**params) if isinstance(statement, TextClause)
-                         else statement.params(**params))
+            statement = (statement.bindparams(*parameter_binds(params))
+                         if isinstance(statement, TextClause)
+                         else statement.params(**plain_parameters(params)))
         except ArgumentError as exc:
             raise InvalidInput(f"The parameters do not fit the query ({exc}); name each "
                                "parameter of the query (:name) once in params.") from None
@@ -70,14 +63,6 @@ def bound_statement(query: object, params: Mapping[str, Any] | None) -> Executab
                            "a value, e.g. params={'" + unbound[0] + "': ...} (query_frame: "
                            "as keyword arguments).")
     return statement
-
-
-def _plain_value(value: object) -> bool:
-    """True for values a query parameter can carry (a list or tuple of them for IN)."""
-    if isinstance(value, list | tuple):
-        return all(_plain_value(item) for item in value)
-    return value is None or isinstance(value, bool | int | float | Decimal | str | bytes | date
-                                       | dt.time | timedelta | enum.Enum | np.generic)
 
 
 def tidy_dtypes(frame: pd.DataFrame) -> pd.DataFrame:

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import pymysql
 from pymysql.constants import CLIENT
-from sqlalchemy import Engine, Integer, Table, select
+from sqlalchemy import Engine, Integer, Table, inspect, select
 from sqlalchemy.exc import DBAPIError
 
 from crm_helpers.analysis.encoding import csv_text, load_data_statement
@@ -49,6 +49,7 @@ from crm_helpers.analysis.statistics import (
     stale_statistics,
 )
 from crm_helpers.analysis.validation import InvalidFrame, base_type, validate_frame
+from crm_helpers.config import sql_identifier
 from crm_helpers.errors import (
     INCONSISTENCY_CODES,
     ConfigError,
@@ -147,13 +148,14 @@ def _refresh_statistics(engine: Engine, reports: list[LoadReport]) -> None:
     # The load verified only its own keys; rows it does not know of count too.
     with engine.connect() as connection:
         rows = {report.table: connection.exec_driver_sql(
-            f"SELECT COUNT(*) FROM `{report.table}`").scalar_one() for report in reports}
+            f"SELECT COUNT(*) FROM {sql_identifier(report.table, formatted=True)}").scalar_one()
+            for report in reports}
     analyze_if_stale(engine, rows, lambda: {analysis_dataset.name: _touch_dataset(engine)})
 
 
 def _touch_dataset(engine: Engine) -> WriteMark:
     """Delete and re-insert the dataset row in one transaction: a write TiDB counts, no change."""
-    table = analysis_dataset.name
+    table = sql_identifier(analysis_dataset.name, formatted=True)
     connection = engine.raw_connection()
     try:
         cursor = connection.cursor()
@@ -164,7 +166,7 @@ def _touch_dataset(engine: Engine) -> WriteMark:
                            "VALUES (%s, %s, %s, %s)", held)
         connection.commit()
         # TiDB counts a deleted and an inserted row as two modifications.
-        return mark_commit(cursor, table, 2 * len(held))
+        return mark_commit(cursor, analysis_dataset.name, 2 * len(held))
     finally:
         connection.close()
 
@@ -180,6 +182,7 @@ def load_frame(engine: Engine, table: Table, frame: pd.DataFrame, *,
     table = _checked_arguments(engine, table, frame, batch_rows, workers)
     frame = validate_frame(engine, table, frame)
     _require_local_infile(engine)
+    _require_table(engine, table)
     key = table.primary_key.columns.values()[0].name
     frame = frame.sort_values(key, kind="stable", ignore_index=True)
     started = time.monotonic()
@@ -336,6 +339,17 @@ def _check_batching(batch_rows: object, workers: object) -> None:
         if isinstance(value, bool) or not isinstance(value, int | np.integer) or value <= 0:
             raise InvalidInput(f"{name} is {value!r}: give a whole number above 0 "
                                f"(default {default:_}).")
+
+
+def _require_table(engine: Engine, table: Table) -> None:
+    """Refuse, before any batch, a table the engine's database does not have."""
+    with engine.connect() as connection:
+        present = inspect(connection).has_table(table.name, schema=table.schema)
+    if not present:
+        raise InvalidInput(
+            f"The table {table.name!r} does not exist in the database "
+            f"{table.schema or engine.url.database!r}; nothing was written. Create it first, "
+            "e.g. table.metadata.create_all(engine), or check the engine's database.")
 
 
 def _require_local_infile(engine: Engine) -> None:

@@ -17,6 +17,7 @@ from sqlalchemy import Engine, Table, func, select
 
 from crm_helpers.analysis.progress import tqdm
 from crm_helpers.analysis.statistics import NO_PRIVILEGE_CODES
+from crm_helpers.config import sql_identifier
 from crm_helpers.errors import LoadFailed, TableDamaged, error_code
 from crm_helpers.local.recovery import check_table, repair_table
 
@@ -119,12 +120,14 @@ def _counts_agree(connection, table: Table) -> bool:
     indexes = sorted(index.name for index in table.indexes)
     if not indexes:
         return True
-    ignore = ", ".join(f"`{name}`" for name in indexes)
+    quoted = sql_identifier(table.name, formatted=True)
+    ignore = ", ".join(sql_identifier(name, formatted=True) for name in indexes)
     rows = connection.exec_driver_sql(
-        f"SELECT COUNT(*) FROM `{table.name}` IGNORE INDEX ({ignore})").scalar_one()
+        f"SELECT COUNT(*) FROM {quoted} IGNORE INDEX ({ignore})").scalar_one()
     for name in indexes:
         entries = connection.exec_driver_sql(
-            f"SELECT COUNT(*) FROM `{table.name}` FORCE INDEX (`{name}`)").scalar_one()
+            f"SELECT COUNT(*) FROM {quoted} FORCE INDEX ({sql_identifier(name, formatted=True)})"
+        ).scalar_one()
         if entries != rows:
             connection.rollback()
             return False
@@ -156,8 +159,8 @@ def _read_back(cursor, table: Table, key_range: tuple[int, int]) -> None:
     """Read the committed batch's rows and index entries, so TiDB finishes writing them."""
     key = table.primary_key.columns.values()[0].name
     for index in [None, *sorted(index.name for index in table.indexes)]:
-        hint = f" USE INDEX (`{index}`)" if index else ""
-        cursor.execute(f"SELECT COUNT(*) FROM `{table.name}`{hint} WHERE `{key}` BETWEEN %s AND %s",
-                       key_range)
+        hint = f" USE INDEX ({sql_identifier(index, formatted=True)})" if index else ""
+        cursor.execute(f"SELECT COUNT(*) FROM {sql_identifier(table.name, formatted=True)}{hint} "
+                       f"WHERE {sql_identifier(key, formatted=True)} BETWEEN %s AND %s", key_range)
         cursor.fetchall()
     cursor.execute("ROLLBACK")  # end the read's transaction

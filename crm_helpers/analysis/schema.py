@@ -6,8 +6,6 @@ stay as notebook 4 leaves them. `dataset` records which generated data set the t
 
 from __future__ import annotations
 
-import re
-
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -21,7 +19,7 @@ from sqlalchemy import (
     Table,
 )
 
-from crm_helpers.config import SYSTEM_DATABASES, Settings
+from crm_helpers.config import SYSTEM_DATABASES, Settings, plain_name, sql_identifier
 from crm_helpers.engines import tidb_engine
 from crm_helpers.errors import InvalidInput
 from crm_helpers.local.server import ensure_tidb
@@ -57,15 +55,13 @@ analysis_dataset = Table(
     Column("n_users", BigInteger, nullable=False),
     Column("seed", BigInteger, nullable=False),
 )
-# Database names go into SQL as identifiers, so only plain ones are accepted.
-_PLAIN_NAME = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 
 
 def analysis_engine(settings: Settings | None = None,
                     database: str = ANALYSIS_DATABASE) -> Engine:
     """An engine on the analysis database (created with its tables if needed), LOCAL INFILE on."""
-    if (not isinstance(database, str) or not _PLAIN_NAME.match(database)
-            or database.lower() in SYSTEM_DATABASES):
+    plain_name(database, "The analysis database name")  # fullmatch: no trailing newline
+    if database.lower() in SYSTEM_DATABASES or "." in database:
         raise InvalidInput(f"Database name {database!r} is not usable: give 1 to 64 letters, "
                            "digits or '_', not one of TiDB's own schemas (the default is "
                            "'crm_analysis').")
@@ -75,7 +71,8 @@ def analysis_engine(settings: Settings | None = None,
     settings = ensure_tidb(settings)
     admin = tidb_engine(settings.url())
     with admin.begin() as connection:
-        connection.exec_driver_sql(f"CREATE DATABASE IF NOT EXISTS `{database}`")
+        connection.exec_driver_sql(
+            f"CREATE DATABASE IF NOT EXISTS {sql_identifier(database, formatted=True)}")
     admin.dispose()
     engine = tidb_engine(settings.url(database), connect_args={"local_infile": True})
     analysis_metadata.create_all(engine)
@@ -90,7 +87,8 @@ def reset_analysis_tables(engine: Engine) -> None:
     require_analysis_database(engine)
     with engine.begin() as connection:
         for table in analysis_metadata.sorted_tables:
-            connection.exec_driver_sql(f"TRUNCATE TABLE `{table.name}`")
+            connection.exec_driver_sql(
+                f"TRUNCATE TABLE {sql_identifier(table.name, formatted=True)}")
 
 
 def require_analysis_database(engine: Engine) -> None:

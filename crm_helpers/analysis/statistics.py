@@ -44,6 +44,7 @@ from dataclasses import dataclass
 import pymysql
 from sqlalchemy import Engine, text
 
+from crm_helpers.config import sql_identifier
 from crm_helpers.errors import InvalidInput, error_code
 
 #: How long `analyze_after_load` waits for TiDB to count the loaded rows before analyzing anyway:
@@ -242,6 +243,7 @@ def _wait_until_counted(engine: Engine, marks: Mapping[str, WriteMark], wait: fl
 
 
 def _analyze(engine: Engine, names: list[str]) -> None:
-    """ANALYZE TABLE the (plain) names, all in one statement."""
+    """ANALYZE TABLE the named tables, all in one statement."""
     with engine.begin() as connection:
-        connection.exec_driver_sql("ANALYZE TABLE " + ", ".join(f"`{n}`" for n in names))
+        connection.exec_driver_sql("ANALYZE TABLE " + ", ".join(
+            sql_identifier(name, formatted=True) for name in names))

@@ -8,7 +8,7 @@ a refusal names the offending rows, so a frame is loaded whole or not at all.
 
 from __future__ import annotations
 
-import math
+from collections import Counter
 from decimal import Decimal
 from numbers import Real
 
@@ -32,6 +32,7 @@ from sqlalchemy.types import TypeDecorator
 
 from crm_helpers.analysis.schema import analysis_orders, analysis_users
 from crm_helpers.errors import CrmError, InvalidInput
+from crm_helpers.numbers import float_text_back, is_exact, is_number
 
 
 class InvalidFrame(InvalidInput):
@@ -42,23 +43,34 @@ def validate_frame(engine: Engine, table: Table, frame: pd.DataFrame) -> pd.Data
     """Check columns, dtypes, values, duplicate keys and parent keys; raise InvalidFrame."""
     expected = [column.name for column in table.columns]
     names = [str(name) for name in frame.columns]
-    missing = [name for name in expected if name not in names]
-    extra = [name for name in names if name not in expected]
-    doubled = sorted({name for name in names if names.count(name) > 1})
+    counts = Counter(names)  # one pass: a frame may have tens of thousands of columns
+    known = set(expected)
+    missing = [name for name in expected if name not in counts]
+    extra = [name for name in names if name not in known]
+    doubled = sorted(name for name, count in counts.items() if count > 1)
     if missing or extra or doubled:
+        shown = extra[:10] + (["..."] if len(extra) > 10 else [])
         raise InvalidFrame(f"{table.name}: the frame's columns must be {expected}; "
-                           f"missing {missing}, unexpected {extra}, repeated {doubled}. "
-                           "Rename or drop columns to match; nothing was written.")
+                           f"missing {missing}, unexpected {shown} ({len(extra)}), repeated "
+                           f"{doubled[:10]}. Rename or drop columns to match; nothing was "
+                           "written.")
     frame = frame[expected]
-    numbers = {column.name: _exact_floats(frame[column.name]) for column in table.columns
-               if isinstance(base_type(column.type), Float) and frame[column.name].dtype == object}
-    frame = frame.assign(**{name: values for name, values in numbers.items() if values is not None})
-    problems = [problem for column in table.columns
-                if (problem := _column_problem(frame[column.name], column))]
-    if not problems:
-        problems.append(_key_problem(frame, table))
+    problems: list[str | None] = []
+    numbers = {}
+    for column in table.columns:
+        kind = base_type(column.type)
+        if isinstance(kind, Float) and frame[column.name].dtype == object:
+            converted, problem = _exact_floats(frame[column.name], _single_precision(kind))
+            problems.append(problem)
+            if converted is not None:
+                numbers[column.name] = converted
+    frame = frame.assign(**numbers)
     if not any(problems):
-        problems.extend(_orphans(engine, frame, *parent) for parent in _parents(table))
+        problems = [_column_problem(frame[column.name], column) for column in table.columns]
+    if not any(problems):
+        problems = [_key_problem(frame, table)]
+    if not any(problems):
+        problems = [_orphans(engine, frame, *parent) for parent in _parents(table)]
     problems = [problem for problem in problems if problem]
     if problems:
         raise InvalidFrame(f"{table.name}: refused before writing anything:\n- "
@@ -110,6 +122,10 @@ def _column_problem(values: pd.Series, column: Column) -> str | None:
         if outside.any():
             return f"column {name!r}: {_rows(outside)} are outside {low}..{high}"
     elif isinstance(kind, Float):
+        if pd.api.types.is_complex_dtype(values):
+            return (f"column {name!r} holds complex numbers ({values.dtype}), which a "
+                    "floating point column cannot keep: give real numbers (e.g. "
+                    f"frame[{name!r}].to_numpy().real, if the imaginary parts are all 0)")
         if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
             example = next((value for value in values.dropna().tolist()
                             if isinstance(value, bool) or not isinstance(value, Real | Decimal)
@@ -129,7 +145,7 @@ def _column_problem(values: pd.Series, column: Column) -> str | None:
         if bad.any():
             what = "negative or not finite" if name == "price" else "not finite"
             return f"column {name!r}: {_rows(bad)} are {what}"
-        if not isinstance(kind, Double) and (kind.precision or 0) <= 24:
+        if _single_precision(kind):
             # FLOAT is single precision: refuse what it would not give back as it was given.
             with np.errstate(over="ignore"):
                 stored = numbers.astype("float32")
@@ -193,20 +209,37 @@ def _column_problem(values: pd.Series, column: Column) -> str | None:
     return _rule_problem(present, column, values.index)
 
 
-def _exact_floats(values: pd.Series) -> pd.Series | None:
-    """An object column of numbers (int, float, Decimal) as float64, if each converts exactly."""
+def _exact_floats(values: pd.Series,
+                  single_precision: bool) -> tuple[pd.Series | None, str | None]:
+    """An object column of numbers as float64 if the column stores each exactly (the rule of
+    crm_helpers.numbers); else None, and what is wrong when they are numbers."""
     converted = []
-    for value in values.tolist():
-        if value is None or (isinstance(value, float) and np.isnan(value)):
+    inexact = np.zeros(len(values), dtype=bool)
+    for position, value in enumerate(values.tolist()):
+        if value is None or value is pd.NA or value is pd.NaT or (
+                isinstance(value, float) and np.isnan(value)):
             converted.append(np.nan)
-        elif isinstance(value, bool) or not isinstance(value, Real | Decimal) or (
-                isinstance(value, Decimal) and not value.is_finite()):
-            return None  # not numbers: _column_problem says so
-        elif Decimal(repr(float(value))) != Decimal(value) and math.isfinite(float(value)):
-            return None  # more digits than a float keeps: refused as not numbers
+        elif not is_number(value) or (isinstance(value, Decimal) and not value.is_finite()):
+            return None, None  # not numbers: _column_problem says so
+        elif float_text_back(value, single_precision) is None:
+            inexact[position] = True
+            converted.append(np.nan)
         else:
+            inexact[position] = not is_exact(value, single_precision)
             converted.append(float(value))
-    return pd.Series(converted, index=values.index, dtype="float64")
+    if inexact.any():
+        first = values.iloc[int(np.flatnonzero(inexact)[0])]
+        back = float_text_back(first, single_precision)
+        becomes = f"would become {float(back)!r}" if back is not None else "is out of its range"
+        return None, (f"column {values.name!r}: {_rows(inexact)} cannot be stored exactly in "
+                      f"its {'single-precision FLOAT' if single_precision else 'DOUBLE'} "
+                      f"column (e.g. {first!r} {becomes}); round them, or load into a "
+                      "Numeric column")
+    return pd.Series(converted, index=values.index, dtype="float64"), None
+
+
+def _single_precision(kind: Float) -> bool:
+    return not isinstance(kind, Double) and (kind.precision or 0) <= 24
 
 
 def _is_utf8(text: str) -> bool:

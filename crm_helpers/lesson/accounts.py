@@ -159,7 +159,8 @@ def privilege_probe_frame(engine: Engine, statements: list[str]) -> pd.DataFrame
     for statement in statements:
         try:
             with engine.begin() as connection:
-                connection.exec_driver_sql(statement)
+                # no_parameters: sent as written, so a '%' is not taken for a placeholder.
+                connection.exec_driver_sql(statement, execution_options={"no_parameters": True})
             rows.append((statement, True, "OK"))
         except DBAPIError as exc:
             code, message = exc.orig.args[:2] if len(exc.orig.args) >= 2 else ("", exc.orig)

@@ -14,17 +14,18 @@ from __future__ import annotations
 
 import enum
 import math
+import unicodedata
 from decimal import Decimal
-from numbers import Integral, Real
+from numbers import Integral
 from typing import Any, TypeVar
 
-import numpy as np
 from sqlalchemy import Column, Enum, Float, ForeignKey, Integer, String, Table, event, inspect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, validates
 from sqlalchemy.schema import ColumnDefault
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from crm_helpers.errors import InvalidInput, InvalidPrice, UnknownGender
+from crm_helpers.numbers import float_text_back, given_decimal, is_exact, is_number
 
 #: Longest user name the `users.name` column (VARCHAR(50)) holds.
 NAME_MAX_CHARS = 50
@@ -57,13 +58,28 @@ def as_gender(value: object, gender_type: type[enum.Enum] = Gender) -> Any:
 
 
 def as_name(value: object, max_chars: int = NAME_MAX_CHARS) -> str:
-    """`value` as a user name: text of 1 to `max_chars` (50) characters, not only spaces."""
+    """`value` as a user name: 1 to `max_chars` (50) characters, at least one of them visible."""
     if not isinstance(value, str) or not value.strip():
         raise InvalidInput(f"User name {value!r} is empty or not text: give a name such as 'Ben'.")
+    if not any(map(_visible, value)):
+        raise InvalidInput(f"User name {value!r} has no visible character (only spaces or "
+                           "invisible ones such as a zero-width space): give a name such as "
+                           "'Ben'.")
     if len(value) > max_chars:
         raise InvalidInput(f"User name {value[:20]!r}... has {len(value)} characters; "
                            f"the users table allows at most {max_chars}: shorten it.")
     return value
+
+
+# Letters and symbols that are drawn as nothing (Hangul fillers, the blank Braille pattern).
+_BLANK_CHARACTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
+def _visible(character: str) -> bool:
+    """False for spaces of any kind, control and format characters (e.g. a zero-width space)."""
+    category = unicodedata.category(character)
+    return not (category[0] == "Z" or category in ("Cc", "Cf", "Cs", "Cn")
+                or character in _BLANK_CHARACTERS)
 
 
 def as_uid(value: object) -> int:
@@ -80,26 +96,25 @@ def as_uid(value: object) -> int:
 
 def as_price(value: object) -> float:
     """`value` as a price the FLOAT column stores exactly: a finite number, zero or more."""
-    if isinstance(value, bool) or not isinstance(value, Real | Decimal):
+    if not is_number(value):
         raise InvalidPrice(f"Price {value!r} is not a number: give a number such as 9.99.")
     if isinstance(value, Decimal) and not value.is_finite():
         raise InvalidPrice(f"Price {value!r} is not a finite number: give an amount such as 9.99.")
     price = float(value)
-    if not math.isfinite(price):
+    if math.isnan(price) or (math.isinf(price) and not isinstance(value, Decimal)):
         raise InvalidPrice(f"Price {value!r} is not a finite number: give an amount such as 9.99.")
-    if price < 0:
+    if price < 0 or (price == 0 and given_decimal(value) < 0):
         raise InvalidPrice(f"Price {value!r} is negative: prices must be zero or more.")
     # FLOAT is single precision: about 7 significant digits, at most ~3.4e38. TiDB answers
-    # with the shortest text that names the stored value, which is what float32's str gives.
-    with np.errstate(over="ignore"):
-        stored = np.float32(price)
-    if not np.isfinite(stored):
+    # with the shortest text that names the stored value; the one rule of crm_helpers.numbers.
+    back = float_text_back(value, single_precision=True)
+    if back is None:
         raise InvalidPrice(f"Price {value!r} is too large for the orders table's FLOAT column "
                            "(at most about 3.4e38): give a realistic amount.")
-    if float(str(stored)) != price:
+    if not is_exact(value, single_precision=True):
         raise InvalidPrice(
             f"Price {value!r} cannot be stored exactly: the orders table's FLOAT column keeps "
-            f"about 7 significant digits and would store {float(str(stored))!r}. Round it "
+            f"about 7 significant digits and would store {float(back)!r}. Round it "
             "(e.g. round(price, 2) for amounts under 100,000), or use a Numeric column for "
             "exact money.")
     return price

@@ -24,7 +24,7 @@ import pymysql
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
-from crm_helpers.config import SYSTEM_DATABASES, load_settings
+from crm_helpers.config import SYSTEM_DATABASES, load_settings, sql_identifier
 from crm_helpers.engines import tidb_engine
 from crm_helpers.errors import INCONSISTENCY_CODES, CrmError, TiDBAuthError, error_code
 
@@ -89,7 +89,7 @@ def check_table(connection: Connection, database: str, table: str) -> TableHealt
     # The driver's own cursor: TiDB's error here is the answer, not something to translate.
     cursor = connection.connection.dbapi_connection.cursor()
     try:
-        cursor.execute(f"ADMIN CHECK TABLE `{database}`.`{table}`")
+        cursor.execute(f"ADMIN CHECK TABLE {sql_identifier(database)}.{sql_identifier(table)}")
     except pymysql.err.MySQLError as exc:
         if not is_inconsistency(exc):
             raise
@@ -121,7 +121,9 @@ def repair_table(engine: Engine, database: str, table: str) -> RepairResult:
     removed = added = 0
     with _autocommit(engine) as connection:
         for index in _indexes(connection, database, table):
-            target = f"`{database}`.`{table}` `{index}`"
+            target = " ".join([sql_identifier(database, formatted=True) + "."
+                               + sql_identifier(table, formatted=True),
+                               sql_identifier(index, formatted=True)])
             removed += int(connection.exec_driver_sql(
                 f"ADMIN CLEANUP INDEX {target}").scalar_one())
             # RECOVER INDEX answers (ADDED_COUNT, SCAN_COUNT).
