@@ -22,6 +22,7 @@ import pandas as pd
 from sqlalchemy import BindParameter, bindparam
 from sqlalchemy.types import UserDefinedType
 
+from crm_helpers.analysis.validation import is_utf8
 from crm_helpers.errors import InvalidInput
 
 # The kinds of values a parameter may carry once made plain; a list's items are of one kind.
@@ -120,7 +121,7 @@ def _scalar(name: str, value: object, inside: bool = False) -> Any:
     for kind in _KINDS:  # subclasses (np.str_, a date subclass) as the plain type
         if isinstance(value, kind):
             value = _as_plain_kind(value, kind)
-            if isinstance(value, str) and not _is_utf8(value):
+            if isinstance(value, str) and not is_utf8(value):
                 raise InvalidInput(f"{where}text that UTF-8 cannot encode (a lone surrogate): "
                                    "fix the text.")
             return value
@@ -146,10 +147,3 @@ def _as_plain_kind(value: Any, kind: type) -> Any:
 def _finite(value: float | np.floating | Decimal) -> bool:
     return value.is_finite() if isinstance(value, Decimal) else math.isfinite(value)
 
-
-def _is_utf8(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True

@@ -189,7 +189,7 @@ def _column_problem(values: pd.Series, column: Column) -> str | None:
             unknown = ~values.astype(object).isin(kind.enums).to_numpy() & ~missing
             if unknown.any():
                 return f"column {name!r}: {_rows(unknown)} are not one of {kind.enums}"
-        unencodable = [text for text in distinct if not _is_utf8(text)]
+        unencodable = [text for text in distinct if not is_utf8(text)]
         if unencodable:
             rows = values.isin(unencodable).to_numpy() & ~missing
             return (f"column {name!r}: {_rows(rows)} hold characters UTF-8 cannot encode (lone "
@@ -242,7 +242,8 @@ def _single_precision(kind: Float) -> bool:
     return not isinstance(kind, Double) and (kind.precision or 0) <= 24
 
 
-def _is_utf8(text: str) -> bool:
+def is_utf8(text: str) -> bool:
+    """False for text UTF-8 cannot encode (a lone surrogate, as decoding errors leave them)."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
