@@ -26,7 +26,7 @@ __all__ = [
     "InvalidDialectOption", "InvalidInput", "InvalidPrice", "InvalidVector", "LessonAdvice",
     "LoadFailed", "LocalTiDBBusy", "MissingParentRow", "NoSpaceLeft", "NoValueForColumn",
     "NotTiDB", "NullNotAllowed", "OrderNotFound", "PortInUse", "TableDamaged", "TiDBAuthError",
-    "TiDBBuildError", "TiDBConnectionError", "TiDBNotRunning", "TiDBProtocolError",
+    "TiDBBuildError", "TiDBConnectionError", "TiDBDiskFull", "TiDBNotRunning", "TiDBProtocolError",
     "TiDBServerError", "TiDBStartTimeout", "TiDBStillStopping", "TiDBTLSError", "TiDBTimeout",
     "TiFlashRequired", "UnknownGender", "UnsupportedByTiDB", "UserNotFound", "ValueDoesNotFit",
     "WriteConflict", "error_code",
@@ -71,6 +71,10 @@ class PortInUse(TiDBServerError):
 
 class TiDBStartTimeout(TiDBServerError):
     """tidb-server started but did not answer in time, or exited while starting."""
+
+
+class TiDBDiskFull(TiDBStartTimeout):
+    """tidb-server exited while starting because the disk of its data folder is full."""
 
 
 class LocalTiDBBusy(TiDBServerError):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from crm_helpers.errors import ConfigError
+from crm_helpers.errors import ConfigError, TiDBDiskFull
 from crm_helpers.local.server import (
     LocalTiDB,
     local_tidb_status,
@@ -102,3 +102,19 @@ def test_any_folder_name_works(tmp_path):
         assert (home / "tidb.log").is_file()  # the config's paths reached TiDB unchanged
         start_local_tidb(local)  # finds it running
     assert not Path(home / "tidb.pid").exists()
+
+
+def test_a_full_disk_at_start_is_named(tmp_path):
+    home = tmp_path / "small-disk"
+    home.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=40m", "tmpfs", str(home)],
+                             capture_output=True, text=True, check=False)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here ({mounted.stderr.strip()})")
+    try:
+        with spare_tidb(home, start=False) as local:
+            with pytest.raises(TiDBDiskFull, match=r"disk holding .* is full.*TIDB_LOCAL_HOME"):
+                start_local_tidb(local, timeout=120)
+            assert not local_tidb_status(local).running
+    finally:
+        subprocess.run(["umount", str(home)], check=False)

@@ -40,6 +40,7 @@ from crm_helpers.errors import (
     ConfigError,
     LocalTiDBBusy,
     PortInUse,
+    TiDBDiskFull,
     TiDBStartTimeout,
     TiDBStillStopping,
     error_code,
@@ -219,9 +220,17 @@ def _start_locked(local: LocalTiDB, binary: Path, *, fresh: bool, timeout: float
         _wait_until_ready(local, proc.pid, timeout)
     except _ServerExited:
         _forget_pid(local, proc.pid)
+        wrote = _new_log_lines(log_starts)
+        if "no space left on device" in wrote.lower():
+            raise TiDBDiskFull(
+                f"tidb-server could not start: the disk holding {local.data_dir} is full "
+                f"({_free_space(local.home)} free; its store needs room for at least one "
+                "value-log file of a few hundred MB). Free space on that disk, or set "
+                "TIDB_LOCAL_HOME to a folder on a larger one (moving the folder there keeps the "
+                f"data), then `crm-tidb up` again. Full logs: {local.home}") from None
         raise TiDBStartTimeout(
             f"tidb-server exited while starting (exit code {proc.returncode}). What it wrote:\n"
-            f"{_new_log_lines(log_starts)}\nFull logs: {local.home}") from None
+            f"{wrote}\nFull logs: {local.home}") from None
     if unclean:
         check_after_unclean_stop(local, report)
     return local
@@ -345,6 +354,14 @@ def _activity(local: LocalTiDB, pid: int) -> tuple[int, ...]:
 
 
 # --- the folder: its lock and pid file ---------------------------------------------------
+
+def _free_space(folder: Path) -> str:
+    """The free space of `folder`'s disk, e.g. "12 MB" ("unknown" if it cannot be read)."""
+    try:
+        return f"{shutil.disk_usage(folder).free / 2**20:.0f} MB"
+    except OSError:
+        return "unknown"
+
 
 def _check_home(home: Path) -> None:
     """ConfigError if `home` (TIDB_LOCAL_HOME) cannot be a folder: it, or a parent, is a file."""
