@@ -11,15 +11,12 @@ resumable after an interruption or a hard kill of the local TiDB is `resume`'s.
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
-import shutil
 import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -28,6 +25,7 @@ from pymysql.constants import CLIENT
 from sqlalchemy import Engine, Integer, Table, select
 from sqlalchemy.exc import DBAPIError
 
+from crm_helpers.analysis.disk_space import ServerDiskWatch, cut_connections, temp_file_error
 from crm_helpers.analysis.encoding import csv_text, load_data_statement
 from crm_helpers.analysis.generate import (
     DEFAULT_SEED,
@@ -62,7 +60,6 @@ from crm_helpers.errors import (
     TiDBConnectionError,
     error_code,
 )
-from crm_helpers.local.server import local_tidb
 
 #: Rows per batch (one transaction each): about 5 MB of data, far below TiDB's 100 MB limit.
 DEFAULT_BATCH_ROWS = 100_000
@@ -71,10 +68,6 @@ DEFAULT_WORKERS = 3
 #: Client error codes for a connection to TiDB that broke or could not be made. 2012 is the
 #: dialect's "closed the connection before the MySQL greeting": a server killed mid-handshake.
 CONNECTION_LOST_CODES = {0, 2003, 2006, 2012, 2013}
-#: A disk with less free space than this is taken for full when a batch fails on it.
-FULL_DISK_BYTES = 64 * 2**20
-#: What the OS says when a file cannot grow: disk full, quota exceeded, file size limit.
-NO_SPACE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
 
 class LocalInfileDisabled(ConfigError):
@@ -222,6 +215,13 @@ def _load_batches(engine: Engine, table: Table, batches: list[pd.DataFrame], wor
     failed = threading.Event()
     lock = threading.Lock()
     last: WriteMark | None = None
+    # The local TiDB's store never answers a write once its disk is full: the watch cuts the
+    # connections as soon as its log says so, and the error below says what happened.
+    disk = ServerDiskWatch(engine, table.name)
+
+    def disk_full() -> None:
+        failed.set()
+        cut_connections(connections)
 
     def load(batch: pd.DataFrame) -> int:
         nonlocal last
@@ -239,10 +239,10 @@ def _load_batches(engine: Engine, table: Table, batches: list[pd.DataFrame], wor
                     last = mark
         except (pymysql.err.MySQLError, DBAPIError, TiDBConnectionError) as exc:
             failed.set()
-            raise _server_disk_full(engine, table, exc) or _load_error(table, exc) from exc
+            raise disk.error(exc) or _load_error(table, exc) from exc
         except LoadFailed as exc:
             failed.set()
-            full = None if isinstance(exc, NoSpaceLeft) else _server_disk_full(engine, table, exc)
+            full = None if isinstance(exc, NoSpaceLeft) else disk.error(exc)
             if full is not None:
                 raise full from exc
             raise
@@ -252,10 +252,12 @@ def _load_batches(engine: Engine, table: Table, batches: list[pd.DataFrame], wor
         return len(batch)
 
     pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="crm-load")
+    disk.start(disk_full)
     try:
         for future in as_completed([pool.submit(load, batch) for batch in batches]):
             bar.update(future.result())
     finally:
+        disk.stop()
         # On an error, batches not yet started are dropped; running ones finish or roll back.
         pool.shutdown(wait=True, cancel_futures=True)
         for connection in connections:
@@ -269,13 +271,13 @@ def _load_batch(connection, table: Table, batch: pd.DataFrame) -> None:
     try:
         handle, path = tempfile.mkstemp(suffix=".csv", prefix=f"crm-{table.name}-")
     except OSError as exc:
-        raise _temp_file_error(table, batch, exc) from exc
+        raise temp_file_error(table.name, len(batch), exc) from exc
     try:
         try:
             with os.fdopen(handle, "w", encoding="utf-8", newline="") as csv:
                 csv.write(csv_text(table, batch))
         except OSError as exc:
-            raise _temp_file_error(table, batch, exc) from exc
+            raise temp_file_error(table.name, len(batch), exc) from exc
         key = table.primary_key.columns.values()[0].name
         _load_csv(connection.cursor(), table, list(batch.columns), path,
                   (int(batch[key].iloc[0]), int(batch[key].iloc[-1])))
@@ -309,59 +311,6 @@ def _load_csv(cursor, table: Table, columns: list[str], path: str,
 def _rollback_quietly(cursor) -> None:
     with contextlib.suppress(pymysql.err.MySQLError):  # the connection is gone, and the
         cursor.execute("ROLLBACK")                     # transaction with it
-
-
-def _temp_file_error(table: Table, batch: pd.DataFrame, exc: OSError) -> LoadFailed:
-    """The client could not write a batch's CSV to its temporary folder (TMPDIR)."""
-    folder = tempfile.gettempdir()
-    done = ("Nothing of this batch reached TiDB; batches committed before stay, and the "
-            "same load run again resumes.")
-    if exc.errno in NO_SPACE_ERRNOS:
-        return NoSpaceLeft(
-            f"The temporary folder {folder} is full ({exc.strerror}): each batch of "
-            f"{table.name} travels to TiDB as a CSV file written there ({len(batch):,} rows "
-            f"this time). {done} Free space in {folder}, or point TMPDIR at a folder with room "
-            "(e.g. `export TMPDIR=$HOME/tmp` before starting Jupyter), or give load_frame a "
-            "smaller batch_rows.")
-    return LoadFailed(
-        f"Could not write the CSV file of a batch of {table.name} to the temporary folder "
-        f"{folder} ({exc.strerror}). {done} Make {folder} writable, or point TMPDIR at a "
-        "folder you may write to.")
-
-
-def _server_disk_full(engine: Engine, table: Table, exc: BaseException) -> NoSpaceLeft | None:
-    """NoSpaceLeft if a batch failed because TiDB's disk is full (its error says so, or the
-    local TiDB's folder has almost no space left); None otherwise."""
-    said = " ".join(str(error) for error in (exc, exc.__cause__) if error is not None)
-    folder = _local_data_dir(engine)
-    free = None
-    if folder is not None:
-        with contextlib.suppress(OSError):
-            free = shutil.disk_usage(folder).free
-    if "no space left" not in said.lower() and (free is None or free >= FULL_DISK_BYTES):
-        return None
-    where = (f"the local TiDB's data folder {folder} has {free / 2**20:.0f} MB free"
-             if free is not None else "TiDB says its disk is full")
-    return NoSpaceLeft(
-        f"Loading {table.name} stopped because TiDB's disk is full: {where} (TiDB's error: "
-        f"{said.splitlines()[0][:300] if said else 'none, the connection broke'}). Batches "
-        "committed before stay; this one was rolled back. Free space on that disk (or move "
-        "TIDB_LOCAL_HOME to a larger one: `crm-tidb down`, move the folder, set "
-        "TIDB_LOCAL_HOME, `crm-tidb up`), restart the server if it does not answer "
-        "(`crm-tidb down`, `crm-tidb up`), then run the same load again: it resumes. A smaller "
-        "data set (fewer orders) needs less space.")
-
-
-def _local_data_dir(engine: Engine) -> Path | None:
-    """The data folder of the project's local TiDB if `engine` talks to it, else None."""
-    try:
-        local = local_tidb()
-    except ConfigError:
-        return None
-    url = engine.url
-    if url.port != local.port or url.host not in (local.host, "localhost"):
-        return None
-    return local.data_dir if local.data_dir.is_dir() else local.home
 
 
 def _load_error(table: Table, exc: Exception) -> Exception:
