@@ -168,7 +168,7 @@ def start_local_tidb(local: LocalTiDB | None = None, *, fresh: bool = False,
     binary = tidb_server_binary()
     # A second `crm-tidb up` (or notebook) waits here until the first has started the server,
     # then finds it running: two starts at once would each launch a tidb-server.
-    with _start_lock(local, timeout):
+    with _start_lock(local, timeout, report):
         return _start_locked(local, binary, fresh=fresh, timeout=timeout, report=report)
 
 
@@ -377,7 +377,7 @@ def _check_home(home: Path) -> None:
 
 
 @contextlib.contextmanager
-def _start_lock(local: LocalTiDB, timeout: float) -> Iterator[None]:
+def _start_lock(local: LocalTiDB, timeout: float, report: Report | None) -> Iterator[None]:
     """Hold `local.start_lock` (waiting up to `timeout` s for another start to finish)."""
     try:
         local.home.mkdir(parents=True, exist_ok=True)
@@ -388,11 +388,16 @@ def _start_lock(local: LocalTiDB, timeout: float) -> Iterator[None]:
             "Point TIDB_LOCAL_HOME at a folder you may write to.") from None
     with lock:
         deadline = time.monotonic() + timeout
+        told = False
         while True:
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
+                if report and not told:
+                    report(f"Another start of the local TiDB in {local.home} is under way; "
+                           "waiting for it to finish.")
+                    told = True
                 if time.monotonic() >= deadline:
                     raise LocalTiDBBusy(
                         f"Another start of the local TiDB in {local.home} (a `crm-tidb up` or "
