@@ -251,7 +251,10 @@ def stop_local_tidb(local: LocalTiDB | None = None, *, stall_timeout: float = 12
         _forget_stale_pid(local)
         local.stopping_marker.unlink(missing_ok=True)
         return False
-    local.stopping_marker.write_text(f"{pid}\n")
+    # The marker lets an interrupted `down` be finished by the next `up`; on a full disk it
+    # cannot be written, and the server must stop all the same (it frees no space running).
+    with contextlib.suppress(OSError):
+        local.stopping_marker.write_text(f"{pid}\n")
     os.kill(pid, signal.SIGTERM)
     _wait_for_clean_exit(local, pid, stall_timeout=stall_timeout, max_wait=max_wait,
                          report=report)
