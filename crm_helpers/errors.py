@@ -24,12 +24,12 @@ from sqlalchemy_tidb.exc import (  # the dialect's errors, by their names in the
 __all__ = [
     "INCONSISTENCY_CODES", "NO_PARENT_ROW", "ConfigError", "CrmError", "GoNotFound",
     "InvalidDialectOption", "InvalidInput", "InvalidPrice", "InvalidVector", "LessonAdvice",
-    "LoadFailed", "MissingParentRow", "NoValueForColumn", "NotTiDB", "NullNotAllowed",
-    "OrderNotFound", "PortInUse", "TableDamaged", "TiDBAuthError", "TiDBBuildError",
-    "TiDBConnectionError", "TiDBNotRunning", "TiDBProtocolError", "TiDBServerError",
-    "TiDBStartTimeout", "TiDBStillStopping", "TiDBTLSError", "TiDBTimeout", "TiFlashRequired",
-    "UnknownGender", "UnsupportedByTiDB", "UserNotFound", "ValueDoesNotFit", "WriteConflict",
-    "error_code",
+    "LoadFailed", "LocalTiDBBusy", "MissingParentRow", "NoSpaceLeft", "NoValueForColumn",
+    "NotTiDB", "NullNotAllowed", "OrderNotFound", "PortInUse", "TableDamaged", "TiDBAuthError",
+    "TiDBBuildError", "TiDBConnectionError", "TiDBDiskFull", "TiDBNotRunning", "TiDBProtocolError",
+    "TiDBServerError", "TiDBStartTimeout", "TiDBStillStopping", "TiDBTLSError", "TiDBTimeout",
+    "TiFlashRequired", "UnknownGender", "UnsupportedByTiDB", "UserNotFound", "ValueDoesNotFit",
+    "WriteConflict", "error_code",
 ]
 
 #: TiDB's error codes for "this table's indexes and rows disagree" (TableDamaged).
@@ -71,6 +71,14 @@ class PortInUse(TiDBServerError):
 
 class TiDBStartTimeout(TiDBServerError):
     """tidb-server started but did not answer in time, or exited while starting."""
+
+
+class TiDBDiskFull(TiDBStartTimeout):
+    """tidb-server exited while starting because the disk of its data folder is full."""
+
+
+class LocalTiDBBusy(TiDBServerError):
+    """Another start of the local TiDB in the same folder did not finish in time."""
 
 
 class TiDBStillStopping(TiDBServerError):
@@ -151,3 +159,7 @@ class OrderNotFound(InvalidInput):
 
 class LoadFailed(CrmError):
     """TiDB rejected a batch; it was rolled back, earlier batches stay committed."""
+
+
+class NoSpaceLeft(LoadFailed):
+    """A load stopped because a disk filled up: the client's temporary folder or TiDB's."""

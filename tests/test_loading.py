@@ -7,6 +7,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -25,7 +26,7 @@ from crm_helpers.analysis.schema import (
 from crm_helpers.analysis.statistics import StatisticsNotCounted
 from crm_helpers.analysis.validation import InvalidFrame
 from crm_helpers.engines import tidb_engine
-from crm_helpers.errors import LoadFailed
+from crm_helpers.errors import LoadFailed, NoSpaceLeft
 from crm_helpers.lesson.accounts import ensure_app_user
 from tests.conftest import throwaway_database
 
@@ -225,4 +226,32 @@ def test_a_batch_that_tidb_warns_about_is_rolled_back(engine, tmp_path):
         with pytest.raises(LoadFailed, match="rolled back"):
             loader._load_csv(cursor, analysis_orders,
                               ["oid", "uid", "price", "ordered_at"], str(bad_csv))
+    assert len(orders_in(engine)) == 0
+
+
+@pytest.fixture
+def full_tmpdir(tmp_path, monkeypatch):
+    """The temporary folder is a 2 MB tmpfs: a batch's CSV does not fit."""
+    folder = tmp_path / "small-tmp"
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(folder)],
+                             capture_output=True, text=True, check=False)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here ({mounted.stderr.strip()})")
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=False)
+
+
+def test_a_full_tmpdir_is_named_with_what_to_do(engine, full_tmpdir):
+    orders = generate_orders(120_000, N_USERS)  # a CSV of about 6 MB per batch
+    with pytest.raises(NoSpaceLeft) as raised:
+        load_frame(engine, analysis_orders, orders, batch_rows=100_000, workers=1,
+                   progress=False)
+    message = str(raised.value)
+    assert f"temporary folder {full_tmpdir} is full" in message
+    assert "TMPDIR" in message and "resumes" in message
+    assert list(full_tmpdir.iterdir()) == []  # the half-written CSV is gone
     assert len(orders_in(engine)) == 0

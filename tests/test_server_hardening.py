@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -147,8 +148,9 @@ def frozen_after(local: LocalTiDB, seconds: float) -> Iterator[None]:
         os.kill(pid, signal.SIGCONT)
 
 
+@pytest.mark.parametrize("chunksize", [None, 10], ids=["whole", "chunked"])
 @pytest.mark.parametrize("path", ["connectorx", "pandas.read_sql"])
-def test_a_frozen_server_is_reported_not_waited_on(spare, monkeypatch, path):
+def test_a_frozen_server_is_reported_not_waited_on(spare, monkeypatch, path, chunksize):
     engine = tidb_engine(settings_for(spare, monkeypatch, TIDB_READ_TIMEOUT="4").url())
     if path == "pandas.read_sql":
         monkeypatch.setattr(reading, "connectorx", None)
@@ -156,15 +158,21 @@ def test_a_frozen_server_is_reported_not_waited_on(spare, monkeypatch, path):
 
     def read() -> None:
         try:
-            read_frame(engine, "SELECT SLEEP(2) AS slept")
+            if chunksize:
+                list(read_frame(engine, "SELECT SLEEP(2) AS slept", chunksize=chunksize))
+            else:
+                read_frame(engine, "SELECT SLEEP(2) AS slept")
         except BaseException as exc:  # handed back to the test, whatever it is
             errors.append(exc)
 
     with frozen_after(spare, 1.0):
         worker = threading.Thread(target=read, daemon=True)
         worker.start()
+        started = time.monotonic()
         worker.join(30)
         assert not worker.is_alive(), "read_frame still waits on a frozen server after 30 s"
+        waited = time.monotonic() - started
     engine.dispose()
     assert errors and isinstance(errors[0], TiDBTimeout), errors
     assert "TIDB_READ_TIMEOUT, now 4 s" in str(errors[0])
+    assert waited < 4 + 12, f"TiDBTimeout came after {waited:.0f} s, read timeout 4 s"

@@ -25,6 +25,7 @@ from pymysql.constants import CLIENT
 from sqlalchemy import Engine, Integer, Table, inspect, select
 from sqlalchemy.exc import DBAPIError
 
+from crm_helpers.analysis.disk_space import ServerDiskWatch, cut_connections, temp_file_error
 from crm_helpers.analysis.encoding import csv_text, load_data_statement
 from crm_helpers.analysis.generate import (
     DEFAULT_SEED,
@@ -55,6 +56,7 @@ from crm_helpers.errors import (
     ConfigError,
     InvalidInput,
     LoadFailed,
+    NoSpaceLeft,
     TableDamaged,
     TiDBConnectionError,
     error_code,
@@ -216,6 +218,13 @@ def _load_batches(engine: Engine, table: Table, batches: list[pd.DataFrame], wor
     failed = threading.Event()
     lock = threading.Lock()
     last: WriteMark | None = None
+    # The local TiDB's store never answers a write once its disk is full: the watch cuts the
+    # connections as soon as its log says so, and the error below says what happened.
+    disk = ServerDiskWatch(engine, table.name)
+
+    def disk_full() -> None:
+        failed.set()
+        cut_connections(connections)
 
     def load(batch: pd.DataFrame) -> int:
         nonlocal last
@@ -233,17 +242,25 @@ def _load_batches(engine: Engine, table: Table, batches: list[pd.DataFrame], wor
                     last = mark
         except (pymysql.err.MySQLError, DBAPIError, TiDBConnectionError) as exc:
             failed.set()
-            raise _load_error(table, exc) from exc
+            raise disk.error(exc) or _load_error(table, exc) from exc
+        except LoadFailed as exc:
+            failed.set()
+            full = None if isinstance(exc, NoSpaceLeft) else disk.error(exc)
+            if full is not None:
+                raise full from exc
+            raise
         except BaseException:
             failed.set()
             raise
         return len(batch)
 
     pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="crm-load")
+    disk.start(disk_full)
     try:
         for future in as_completed([pool.submit(load, batch) for batch in batches]):
             bar.update(future.result())
     finally:
+        disk.stop()
         # On an error, batches not yet started are dropped; running ones finish or roll back.
         pool.shutdown(wait=True, cancel_futures=True)
         for connection in connections:
@@ -254,10 +271,16 @@ def _load_batches(engine: Engine, table: Table, batches: list[pd.DataFrame], wor
 
 def _load_batch(connection, table: Table, batch: pd.DataFrame) -> None:
     """One batch as one LOAD DATA LOCAL INFILE in its own transaction; warnings roll it back."""
-    handle, path = tempfile.mkstemp(suffix=".csv", prefix=f"crm-{table.name}-")
     try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as csv:
-            csv.write(csv_text(table, batch))
+        handle, path = tempfile.mkstemp(suffix=".csv", prefix=f"crm-{table.name}-")
+    except OSError as exc:
+        raise temp_file_error(table.name, len(batch), exc) from exc
+    try:
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8", newline="") as csv:
+                csv.write(csv_text(table, batch))
+        except OSError as exc:
+            raise temp_file_error(table.name, len(batch), exc) from exc
         key = table.primary_key.columns.values()[0].name
         _load_csv(connection.cursor(), table, list(batch.columns), path,
                   (int(batch[key].iloc[0]), int(batch[key].iloc[-1])))

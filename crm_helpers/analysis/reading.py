@@ -4,6 +4,11 @@ Both paths give the same values with the same dtypes (integers int64, floats flo
 `gender` categorical), so callers never need to know which one served them; the frame's
 `attrs["read_path"]` says which did.
 
+Chunked reads (`chunksize=`) always take PyMySQL's path, whose unbuffered cursor keeps one
+chunk in memory: connectorx's Arrow stream holds Python's GIL while it waits for TiDB, so no
+thread can give up on it and a frozen server would hang the reader for good, while PyMySQL's
+socket honours the read timeout (TIDB_READ_TIMEOUT) and raises TiDBTimeout.
+
 A read must never write: connectorx runs what it is given in autocommit, so `read_frame`
 accepts one query only (SELECT, WITH ... SELECT, TABLE, SHOW, EXPLAIN, DESCRIBE) and
 refuses everything else before anything is sent (`NotAQuery`).
@@ -55,8 +60,9 @@ def read_frame(engine: Engine, query: Executable | str, *, params: dict[str, Any
         # engine learns whether its connections are encrypted.
         with connection_errors(engine.url), engine.connect():
             pass
-    # SHOW, EXPLAIN and DESCRIBE take the pandas path, in a transaction that is rolled back.
-    url = _connectorx_url(engine) if kind in ROW_QUERIES else None
+    # SHOW, EXPLAIN and DESCRIBE take the pandas path, in a transaction that is rolled back;
+    # so do chunked reads (see the module's docstring: connectorx's stream cannot time out).
+    url = _connectorx_url(engine) if kind in ROW_QUERIES and not chunksize else None
     if url is not None:
         sql = str(statement.compile(dialect=engine.dialect,
                                     compile_kwargs={"literal_binds": True}))
@@ -66,10 +72,6 @@ def read_frame(engine: Engine, query: Executable | str, *, params: dict[str, Any
         # after the engine's read timeout, as PyMySQL's own wait would be.
         limit = Deadline(engine.url)
         try:
-            if chunksize:
-                reader = limit.run(lambda: connectorx.read_sql(
-                    url, sql, return_type="arrow_stream", batch_size=chunksize))
-                return _frames_from_batches(reader, limit)
             table = limit.run(lambda: connectorx.read_sql(url, sql, return_type="arrow"))
             # split_blocks + self_destruct free each Arrow column as pandas takes it over.
             return _normalized(table.to_pandas(split_blocks=True, self_destruct=True),
@@ -147,13 +149,6 @@ class Deadline:
         if "error" in outcome:
             raise outcome["error"]
         return outcome["value"]
-
-
-def _frames_from_batches(reader, limit: Deadline) -> Iterator[pd.DataFrame]:
-    batches = iter(reader)
-    while (batch := limit.run(lambda: next(batches, None))) is not None:
-        if batch.num_rows:  # the stream ends with an empty batch
-            yield _normalized(batch.to_pandas(), "connectorx")
 
 
 def _read_with_pandas(engine: Engine, statement: Executable,

@@ -6,7 +6,9 @@ persists across `stop_local_tidb()` / `start_local_tidb()` until `fresh=True` wi
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import fcntl
 import http.client
 import json
 import os
@@ -16,7 +18,7 @@ import socket
 import subprocess
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +38,9 @@ from crm_helpers.config import (
 from crm_helpers.engines import check_connection
 from crm_helpers.errors import (
     ConfigError,
+    LocalTiDBBusy,
     PortInUse,
+    TiDBDiskFull,
     TiDBStartTimeout,
     TiDBStillStopping,
     error_code,
@@ -90,6 +94,7 @@ class LocalTiDB:
             raise ConfigError(
                 f"The SQL port and the status port are both {self.port}; TiDB needs two "
                 "different ports. Pick another one with --status-port or TIDB_STATUS_PORT.")
+        _check_home(self.home)
 
     @property
     def data_dir(self) -> Path:
@@ -112,6 +117,11 @@ class LocalTiDB:
     def stopping_marker(self) -> Path:
         """Written when `stop_local_tidb` asks the server to shut down."""
         return self.home / "tidb.stopping"
+
+    @property
+    def start_lock(self) -> Path:
+        """Locked (flock) by whoever is starting the server, so two starts never overlap."""
+        return self.home / "tidb.start.lock"
 
     @property
     def damage_file(self) -> Path:
@@ -156,6 +166,14 @@ def start_local_tidb(local: LocalTiDB | None = None, *, fresh: bool = False,
     """
     local = local or local_tidb()
     binary = tidb_server_binary()
+    # A second `crm-tidb up` (or notebook) waits here until the first has started the server,
+    # then finds it running: two starts at once would each launch a tidb-server.
+    with _start_lock(local, timeout, report):
+        return _start_locked(local, binary, fresh=fresh, timeout=timeout, report=report)
+
+
+def _start_locked(local: LocalTiDB, binary: Path, *, fresh: bool, timeout: float,
+                  report: Report | None) -> LocalTiDB:
     pid = _running_pid(local)
     if pid is not None and local.stopping_marker.exists():
         # An interrupted `down`: let that clean shutdown finish before starting again.
@@ -174,14 +192,13 @@ def start_local_tidb(local: LocalTiDB | None = None, *, fresh: bool = False,
             # runs, so start one, as after any unclean stop.
             _wait_for_exit(pid, 10.0)
     unclean = not fresh and _stopped_uncleanly(local)
-    local.pid_file.unlink(missing_ok=True)  # stale: its process is gone
+    _forget_stale_pid(local)
     local.stopping_marker.unlink(missing_ok=True)
     _check_port_free(local.host, local.port, "--port", "TIDB_PORT")
     _check_port_free(local.host, local.status_port, "--status-port", "TIDB_STATUS_PORT")
     if fresh:
         shutil.rmtree(local.data_dir, ignore_errors=True)
         record_damage(local, [])
-    local.home.mkdir(parents=True, exist_ok=True)
     config = _write_config(local)
     # Both ports on `local.host` only (the status port would otherwise listen on every interface).
     command = [str(binary), "--store=unistore", f"--path={local.data_dir}",
@@ -197,15 +214,23 @@ def start_local_tidb(local: LocalTiDB | None = None, *, fresh: bool = False,
                                 stdout=stderr, stderr=stderr, start_new_session=True,
                                 env=_server_environment())
     _children[proc.pid] = proc
-    local.pid_file.write_text(f"{proc.pid}\n")
+    _write_pid(local.pid_file, proc.pid)
     local.running_marker.write_text(f"{proc.pid}\n")
     try:
         _wait_until_ready(local, proc.pid, timeout)
     except _ServerExited:
-        local.pid_file.unlink(missing_ok=True)
+        _forget_pid(local, proc.pid)
+        wrote = _new_log_lines(log_starts)
+        if "no space left on device" in wrote.lower():
+            raise TiDBDiskFull(
+                f"tidb-server could not start: the disk holding {local.data_dir} is full "
+                f"({_free_space(local.home)} free; its store needs room for at least one "
+                "value-log file of a few hundred MB). Free space on that disk, or set "
+                "TIDB_LOCAL_HOME to a folder on a larger one (moving the folder there keeps the "
+                f"data), then `crm-tidb up` again. Full logs: {local.home}") from None
         raise TiDBStartTimeout(
             f"tidb-server exited while starting (exit code {proc.returncode}). What it wrote:\n"
-            f"{_new_log_lines(log_starts)}\nFull logs: {local.home}") from None
+            f"{wrote}\nFull logs: {local.home}") from None
     if unclean:
         check_after_unclean_stop(local, report)
     return local
@@ -223,10 +248,13 @@ def stop_local_tidb(local: LocalTiDB | None = None, *, stall_timeout: float = 12
     local = local or local_tidb()
     pid = _running_pid(local)
     if pid is None:
-        local.pid_file.unlink(missing_ok=True)
+        _forget_stale_pid(local)
         local.stopping_marker.unlink(missing_ok=True)
         return False
-    local.stopping_marker.write_text(f"{pid}\n")
+    # The marker lets an interrupted `down` be finished by the next `up`; on a full disk it
+    # cannot be written, and the server must stop all the same (it frees no space running).
+    with contextlib.suppress(OSError):
+        local.stopping_marker.write_text(f"{pid}\n")
     os.kill(pid, signal.SIGTERM)
     _wait_for_clean_exit(local, pid, stall_timeout=stall_timeout, max_wait=max_wait,
                          report=report)
@@ -300,7 +328,7 @@ def _wait_for_clean_exit(local: LocalTiDB, pid: int, *, stall_timeout: float = 1
                    "to finish by itself.")
             next_report = now + 10.0
     _children.pop(pid, None)
-    local.pid_file.unlink(missing_ok=True)
+    _forget_pid(local, pid)
     local.stopping_marker.unlink(missing_ok=True)
     if not _stopped_uncleanly(local):
         local.running_marker.unlink(missing_ok=True)
@@ -328,15 +356,98 @@ def _activity(local: LocalTiDB, pid: int) -> tuple[int, ...]:
     return tuple(signs)
 
 
+# --- the folder: its lock and pid file ---------------------------------------------------
+
+def _free_space(folder: Path) -> str:
+    """The free space of `folder`'s disk, e.g. "12 MB" ("unknown" if it cannot be read)."""
+    try:
+        return f"{shutil.disk_usage(folder).free / 2**20:.0f} MB"
+    except OSError:
+        return "unknown"
+
+
+def _check_home(home: Path) -> None:
+    """ConfigError if `home` (TIDB_LOCAL_HOME) cannot be a folder: it, or a parent, is a file."""
+    for path in (home, *home.parents):
+        if path.exists():
+            if path.is_dir():
+                return
+            named = "it is" if path == home else f"{path} is"
+            raise ConfigError(
+                f"TIDB_LOCAL_HOME is {home}, but {named} a file, not a folder: the local TiDB "
+                "keeps its data, logs and pid file in a folder there. Set TIDB_LOCAL_HOME to a "
+                "folder (it is created if missing), or unset it to use .tidb/ in the project.")
+
+
+@contextlib.contextmanager
+def _start_lock(local: LocalTiDB, timeout: float, report: Report | None) -> Iterator[None]:
+    """Hold `local.start_lock` (waiting up to `timeout` s for another start to finish)."""
+    try:
+        local.home.mkdir(parents=True, exist_ok=True)
+        lock = open(local.start_lock, "a+b")  # noqa: SIM115 - closed below, which unlocks
+    except OSError as exc:
+        raise ConfigError(
+            f"Cannot use {local.home} (TIDB_LOCAL_HOME) for the local TiDB: {exc.strerror}. "
+            "Point TIDB_LOCAL_HOME at a folder you may write to.") from None
+    with lock:
+        deadline = time.monotonic() + timeout
+        told = False
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if report and not told:
+                    report(f"Another start of the local TiDB in {local.home} is under way; "
+                           "waiting for it to finish.")
+                    told = True
+                if time.monotonic() >= deadline:
+                    raise LocalTiDBBusy(
+                        f"Another start of the local TiDB in {local.home} (a `crm-tidb up` or "
+                        f"a notebook) has not finished after {timeout:.0f} s. Wait for it and "
+                        "run `crm-tidb status`; `fuser -v "
+                        f"{local.start_lock}` names the process holding it.") from None
+                time.sleep(0.2)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _forget_pid(local: LocalTiDB, pid: int) -> None:
+    """Remove the pid file if it still names `pid` (never another, live server's pid)."""
+    if _pid_in_file(local) == pid:
+        local.pid_file.unlink(missing_ok=True)
+
+
+def _forget_stale_pid(local: LocalTiDB) -> None:
+    """Remove the pid file if the process it names is no tidb-server any more."""
+    pid = _pid_in_file(local)
+    # Read again after the check: a start may have written its new server's pid meanwhile.
+    if _running_pid(local) is None and _pid_in_file(local) == pid:
+        local.pid_file.unlink(missing_ok=True)
+
+
+def _write_pid(path: Path, pid: int) -> None:
+    """Write `pid` to `path` at once (renamed into place): no reader ever sees it half-written."""
+    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+    partial.write_text(f"{pid}\n")
+    os.replace(partial, path)
+
+
+def _pid_in_file(local: LocalTiDB) -> int | None:
+    try:
+        return int(local.pid_file.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
 # --- process and port helpers ------------------------------------------------------------
 
 def _running_pid(local: LocalTiDB) -> int | None:
     """The pid in the pid file if that process is alive and is a tidb-server."""
-    try:
-        pid = int(local.pid_file.read_text().strip())
-    except (FileNotFoundError, ValueError):
-        return None
-    if not _alive(pid):
+    pid = _pid_in_file(local)
+    if pid is None or not _alive(pid):
         return None
     command_line = _command_line(pid)
     if not command_line:
@@ -430,10 +541,11 @@ def _write_config(local: LocalTiDB) -> Path:
     # No self-signed certificate of TiDB's own (auto-tls): TLS only with the one given.
     security = "[security]\nauto-tls = false\n"
     if local.tls is not None:
-        security += f'ssl-cert = "{local.tls.cert}"\nssl-key = "{local.tls.key}"\n'
+        security += (f"ssl-cert = {_toml_string(local.tls.cert)}\n"
+                     f"ssl-key = {_toml_string(local.tls.key)}\n")
     config.write_text(
-        f'temp-dir = "{local.home / "tmp"}"\n'
-        f'tmp-storage-path = "{local.home / "tmp-storage"}"\n'
+        f"temp-dir = {_toml_string(local.home / 'tmp')}\n"
+        f"tmp-storage-path = {_toml_string(local.home / 'tmp-storage')}\n"
         "[performance]\n"
         # Row counts of new writes reach the statistics every 20 leases plus a random offset
         # of up to a minute: 10 to 70 s instead of 60 to 120 s, so an ANALYZE after a bulk
@@ -442,12 +554,20 @@ def _write_config(local: LocalTiDB) -> Path:
         + (f"txn-total-size-limit = {int(local.txn_total_size_limit)}\n"
            if local.txn_total_size_limit is not None else "")
         + "[log]\n"
-        f'slow-query-file = "{local.home / "tidb-slow.log"}"\n'
+        f"slow-query-file = {_toml_string(local.home / 'tidb-slow.log')}\n"
         "[log.file]\n"
-        f'filename = "{local.log_file}"\n'
-        + security
+        f"filename = {_toml_string(local.log_file)}\n"
+        + security,
+        encoding="utf-8",
     )
     return config
+
+
+def _toml_string(path: Path) -> str:
+    """`path` as a TOML basic string: backslash, double quote and control characters escaped."""
+    text = str(path).replace("\\", "\\\\").replace('"', '\\"')
+    text = "".join(f"\\u{ord(c):04X}" if ord(c) < 0x20 or ord(c) == 0x7F else c for c in text)
+    return f'"{text}"'
 
 
 def _status_endpoint(local: LocalTiDB) -> dict | None:
