@@ -17,6 +17,8 @@ os.environ["PLOOMBER_VERSION_CHECK_DISABLED"] = "true"
 
 #: Each name the notebooks import from crm_helpers -> the module that defines it.
 HOMES = {
+    # the notebook's language, chosen in its first cell
+    "use_language": "crm_helpers.language",
     # connecting
     "ensure_tidb": "crm_helpers.local.server",
     "mask_url": "crm_helpers.config",
