@@ -71,11 +71,11 @@ def test_database(tidb_settings: Settings) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def engine(tidb_settings: Settings, test_database: str) -> Iterator[Engine]:
-    """An engine on the throwaway database, as the session's (admin) user."""
-    engine = tidb_engine(tidb_settings.url(test_database))
-    yield engine
-    engine.dispose()
+def scratch_engine(tidb_settings: Settings, test_database: str) -> Iterator[Engine]:
+    """An engine on the session's scratch database (`test_database`), as its admin user."""
+    scratch_engine = tidb_engine(tidb_settings.url(test_database))
+    yield scratch_engine
+    scratch_engine.dispose()
 
 
 def free_port() -> int:

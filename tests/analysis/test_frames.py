@@ -18,12 +18,12 @@ from crm_helpers.lesson.operations import (
 
 
 @pytest.fixture
-def filled(engine):
-    reset_crm_tables(engine)
-    with Session(engine) as session:
+def filled(scratch_engine):
+    reset_crm_tables(scratch_engine)
+    with Session(scratch_engine) as session:
         add_users(session, TUTORIAL_USERS)
         add_orders(session, TUTORIAL_MORE_ORDERS)
-    return engine
+    return scratch_engine
 
 
 def test_users_frame_has_a_gender_category(filled):

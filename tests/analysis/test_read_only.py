@@ -12,10 +12,10 @@ from tests.conftest import loaded_analysis_database
 
 
 @pytest.fixture(scope="module")
-def engine(tidb_settings):
+def loaded_analysis_engine(tidb_settings):
     with loaded_analysis_database(tidb_settings, "crm_pytest_readonly", users=100,
-                                  orders=1_000) as engine:
-        yield engine
+                                  orders=1_000) as loaded_analysis_engine:
+        yield loaded_analysis_engine
 
 
 def fingerprint(engine) -> tuple:
@@ -79,20 +79,22 @@ NOT_QUERIES = [
 
 
 @pytest.mark.parametrize("sql", NOT_QUERIES)
-def test_statements_that_are_not_one_query_are_refused_before_sending(engine, sql, monkeypatch):
-    before = fingerprint(engine)
+def test_statements_that_are_not_one_query_are_refused_before_sending(
+        loaded_analysis_engine, sql, monkeypatch):
+    before = fingerprint(loaded_analysis_engine)
     sent = []
     monkeypatch.setattr(reading.connectorx, "read_sql", lambda *a, **k: sent.append(a))
     with pytest.raises(NotAQuery, match="Nothing was sent"):
-        read_frame(engine, sql)
+        read_frame(loaded_analysis_engine, sql)
     assert sent == []
-    assert fingerprint(engine) == before
+    assert fingerprint(loaded_analysis_engine) == before
 
 
-def test_the_issue_example_keeps_the_row(engine):
+def test_the_issue_example_keeps_the_row(loaded_analysis_engine):
     with pytest.raises(NotAQuery, match="starts with DELETE"):
-        read_frame(engine, "DELETE FROM orders WHERE oid = 2")
-    assert read_frame(engine, "SELECT COUNT(*) AS n FROM orders WHERE oid = 2")["n"].item() == 1
+        read_frame(loaded_analysis_engine, "DELETE FROM orders WHERE oid = 2")
+    remaining = read_frame(loaded_analysis_engine, "SELECT COUNT(*) AS n FROM orders WHERE oid = 2")
+    assert remaining["n"].item() == 1
 
 
 @pytest.mark.parametrize("statement", [
@@ -104,17 +106,17 @@ def test_the_issue_example_keeps_the_row(engine):
     select(analysis_orders).with_for_update(read=True),
     text("SELECT * FROM orders FOR UPDATE").columns(),
 ])
-def test_sqlalchemy_writes_are_refused(engine, statement):
-    before = fingerprint(engine)
+def test_sqlalchemy_writes_are_refused(loaded_analysis_engine, statement):
+    before = fingerprint(loaded_analysis_engine)
     with pytest.raises(NotAQuery):
-        read_frame(engine, statement)
-    assert fingerprint(engine) == before
+        read_frame(loaded_analysis_engine, statement)
+    assert fingerprint(loaded_analysis_engine) == before
 
 
 @pytest.mark.parametrize("bad", [None, 42, b"SELECT 1", ["SELECT 1"], object()])
-def test_things_that_are_not_sql_are_refused(engine, bad):
+def test_things_that_are_not_sql_are_refused(loaded_analysis_engine, bad):
     with pytest.raises(NotAQuery, match="SQL text or a select"):
-        read_frame(engine, bad)
+        read_frame(loaded_analysis_engine, bad)
 
 
 QUERIES = [
@@ -139,37 +141,37 @@ QUERIES = [
 
 
 @pytest.mark.parametrize(("sql", "column", "expected"), QUERIES)
-def test_queries_are_read(engine, sql, column, expected):
-    before = fingerprint(engine)
-    frame = read_frame(engine, sql)
+def test_queries_are_read(loaded_analysis_engine, sql, column, expected):
+    before = fingerprint(loaded_analysis_engine)
+    frame = read_frame(loaded_analysis_engine, sql)
     assert len(frame) > 0
     if expected is not None:
         assert frame[column].iloc[0] == expected
-    assert fingerprint(engine) == before
+    assert fingerprint(loaded_analysis_engine) == before
 
 
-def test_show_and_explain_never_take_the_autocommit_path(engine, monkeypatch):
+def test_show_and_explain_never_take_the_autocommit_path(loaded_analysis_engine, monkeypatch):
     def no_connectorx(*args, **kwargs):
         raise AssertionError("connectorx was used")
 
     monkeypatch.setattr(reading.connectorx, "read_sql", no_connectorx)
-    assert read_frame(engine, "SHOW TABLES").attrs["read_path"] == "pandas.read_sql"
+    assert read_frame(loaded_analysis_engine, "SHOW TABLES").attrs["read_path"] == "pandas.read_sql"
 
 
-def test_parameters_and_chunksize_are_checked(engine):
-    frame = read_frame(engine, select(analysis_orders.c.oid).where(
+def test_parameters_and_chunksize_are_checked(loaded_analysis_engine):
+    frame = read_frame(loaded_analysis_engine, select(analysis_orders.c.oid).where(
         analysis_orders.c.oid == 5))
     assert frame["oid"].tolist() == [5]
     with pytest.raises(reading.InvalidInput, match="parameters do not fit"):
-        read_frame(engine, "SELECT :a AS a", params={"b": 1})
+        read_frame(loaded_analysis_engine, "SELECT :a AS a", params={"b": 1})
     for chunksize in (0, -5, 2.5, True, "10"):
         with pytest.raises(reading.InvalidInput, match="chunksize"):
-            read_frame(engine, "SELECT 1 AS a", chunksize=chunksize)
+            read_frame(loaded_analysis_engine, "SELECT 1 AS a", chunksize=chunksize)
 
 
-def test_a_column_of_nulls_falls_back_instead_of_crashing(engine):
+def test_a_column_of_nulls_falls_back_instead_of_crashing(loaded_analysis_engine):
     # connectorx panics (a BaseException from Rust) on a NULL-typed column.
     with pytest.warns(UserWarning, match="connectorx could not run the query"):
-        frame = read_frame(engine, "SELECT NULL AS nothing, 1 AS one")
+        frame = read_frame(loaded_analysis_engine, "SELECT NULL AS nothing, 1 AS one")
     assert frame["nothing"].isna().all() and frame["one"].tolist() == [1]
     assert frame.attrs["read_path"] == "pandas.read_sql"

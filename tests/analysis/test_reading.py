@@ -24,10 +24,10 @@ MONTHLY = ("SELECT DATE_FORMAT(ordered_at, '%Y-%m') AS month, COUNT(*) AS orders
 
 
 @pytest.fixture(scope="module")
-def engine(tidb_settings):
+def loaded_analysis_engine(tidb_settings):
     with loaded_analysis_database(tidb_settings, "crm_pytest_read", users=300,
-                                  orders=5_000) as engine:
-        yield engine
+                                  orders=5_000) as loaded_analysis_engine:
+        yield loaded_analysis_engine
 
 
 def both_paths(engine, monkeypatch, query, **kwargs):
@@ -37,8 +37,8 @@ def both_paths(engine, monkeypatch, query, **kwargs):
     return fast, slow
 
 
-def test_fast_path_and_fallback_agree_on_values_and_dtypes(engine, monkeypatch):
-    fast, slow = both_paths(engine, monkeypatch, JOINED, params={"floor": 50.0})
+def test_fast_path_and_fallback_agree_on_values_and_dtypes(loaded_analysis_engine, monkeypatch):
+    fast, slow = both_paths(loaded_analysis_engine, monkeypatch, JOINED, params={"floor": 50.0})
     assert (fast.attrs["read_path"], slow.attrs["read_path"]) == ("connectorx", "pandas.read_sql")
     pd.testing.assert_frame_equal(fast, slow)
     assert fast.dtypes.astype(str).to_dict() == {
@@ -47,34 +47,35 @@ def test_fast_path_and_fallback_agree_on_values_and_dtypes(engine, monkeypatch):
     assert (fast["price"] > 50).all()
 
 
-def test_percent_signs_in_sql_survive_the_fast_path(engine, monkeypatch):
-    fast, slow = both_paths(engine, monkeypatch, MONTHLY)
+def test_percent_signs_in_sql_survive_the_fast_path(loaded_analysis_engine, monkeypatch):
+    fast, slow = both_paths(loaded_analysis_engine, monkeypatch, MONTHLY)
     pd.testing.assert_frame_equal(fast, slow)
     assert fast["month"].iloc[0] == "2025-01" and fast["orders"].sum() == 5_000
 
 
-def test_select_statements_are_accepted(engine):
+def test_select_statements_are_accepted(loaded_analysis_engine):
     statement = select(analysis_orders).where(analysis_orders.c.uid == 7)
-    frame = read_frame(engine, statement)
+    frame = read_frame(loaded_analysis_engine, statement)
     assert (frame["uid"] == 7).all() and len(frame) > 0
 
 
-def test_chunks_are_bounded_and_add_up(engine, monkeypatch):
-    whole = read_frame(engine, "SELECT * FROM orders ORDER BY oid")
+def test_chunks_are_bounded_and_add_up(loaded_analysis_engine, monkeypatch):
+    whole = read_frame(loaded_analysis_engine, "SELECT * FROM orders ORDER BY oid")
     for _ in range(2):
-        chunks = list(read_frame(engine, "SELECT * FROM orders ORDER BY oid", chunksize=1_200))
+        chunks = list(read_frame(loaded_analysis_engine, "SELECT * FROM orders ORDER BY oid",
+                                 chunksize=1_200))
         assert max(len(chunk) for chunk in chunks) <= 1_200
         pd.testing.assert_frame_equal(pd.concat(chunks, ignore_index=True), whole,
                                       check_like=False)
         monkeypatch.setattr(reading, "connectorx", None)
 
 
-def test_tls_urls_are_verified_by_connectorx_or_take_the_pymysql_path(engine):
+def test_tls_urls_are_verified_by_connectorx_or_take_the_pymysql_path(loaded_analysis_engine):
     def fast_path(**options: str) -> str | None:
-        tls = engine.url.update_query_dict(options)
+        tls = loaded_analysis_engine.url.update_query_dict(options)
         return reading._connectorx_url(type("EngineWithTLS", (), {"url": tls})())
 
-    assert "ssl-mode" not in reading._connectorx_url(engine)
+    assert "ssl-mode" not in reading._connectorx_url(loaded_analysis_engine)
     assert fast_path(ssl_ca="/etc/ssl/ca.pem").endswith(
         "?ssl-mode=VERIFY_IDENTITY&ssl-ca=%2Fetc%2Fssl%2Fca.pem")
     assert fast_path(ssl_verify_cert="true").endswith("?ssl-mode=VERIFY_IDENTITY")
@@ -84,13 +85,13 @@ def test_tls_urls_are_verified_by_connectorx_or_take_the_pymysql_path(engine):
     assert fast_path(ssl_capath="/etc/ssl/certs") is None
 
 
-def test_a_fast_path_failure_falls_back_with_a_warning(engine, monkeypatch):
+def test_a_fast_path_failure_falls_back_with_a_warning(loaded_analysis_engine, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("unsupported column type")
 
     monkeypatch.setattr(reading.connectorx, "read_sql", broken)
     with pytest.warns(UserWarning, match="unsupported column type"):
-        frame = read_frame(engine, "SELECT COUNT(*) AS n FROM orders")
+        frame = read_frame(loaded_analysis_engine, "SELECT COUNT(*) AS n FROM orders")
     assert frame.attrs["read_path"] == "pandas.read_sql" and frame["n"].item() == 5_000
 
 
@@ -111,8 +112,10 @@ ANALYST_VALUES = [
 @pytest.mark.parametrize(("value", "expected"), ANALYST_VALUES,
                          ids=[type(value).__name__ + str(i) for i, (value, _) in
                               enumerate(ANALYST_VALUES)])
-def test_analysts_values_are_bound_the_same_on_both_paths(engine, monkeypatch, value, expected):
-    fast, slow = both_paths(engine, monkeypatch, "SELECT :v AS v", params={"v": value})
+def test_analysts_values_are_bound_the_same_on_both_paths(
+        loaded_analysis_engine, monkeypatch, value, expected):
+    fast, slow = both_paths(loaded_analysis_engine, monkeypatch, "SELECT :v AS v",
+                            params={"v": value})
     for frame in (fast, slow):
         got = frame["v"].item()
         if isinstance(expected, float):
@@ -124,14 +127,16 @@ def test_analysts_values_are_bound_the_same_on_both_paths(engine, monkeypatch, v
 
 @pytest.mark.parametrize("values", [(3, 5, 8), [3, 5, 8], np.array([3, 5, 8]),
                                     pd.Series([3, 5, 8]), {3, 5, 8}, [np.int64(3), 5, 8]])
-def test_a_sequence_binds_in(engine, monkeypatch, values):
-    fast, slow = both_paths(engine, monkeypatch, "SELECT oid FROM orders WHERE oid IN :u "
+def test_a_sequence_binds_in(loaded_analysis_engine, monkeypatch, values):
+    fast, slow = both_paths(loaded_analysis_engine, monkeypatch,
+                            "SELECT oid FROM orders WHERE oid IN :u "
                             "ORDER BY oid", params={"u": values})
     assert fast["oid"].tolist() == slow["oid"].tolist() == [3, 5, 8]
 
 
-def test_an_empty_sequence_matches_nothing(engine, monkeypatch):
-    fast, slow = both_paths(engine, monkeypatch, "SELECT oid FROM orders WHERE oid IN :u",
+def test_an_empty_sequence_matches_nothing(loaded_analysis_engine, monkeypatch):
+    fast, slow = both_paths(loaded_analysis_engine, monkeypatch,
+                            "SELECT oid FROM orders WHERE oid IN :u",
                             params={"u": []})
     assert fast.empty and slow.empty
 
@@ -145,9 +150,10 @@ def test_an_empty_sequence_matches_nothing(engine, monkeypatch):
     ([1, 2.5], "mixes.*float.*int"), ([[1, 2]], "list inside a list"),
     (np.zeros((2, 2)), "2-dimensional"), (1 + 2j, "complex"), ("a\ud800", "UTF-8"),
 ])
-def test_values_that_would_change_are_refused_on_both_paths(engine, monkeypatch, value, wrong):
+def test_values_that_would_change_are_refused_on_both_paths(
+        loaded_analysis_engine, monkeypatch, value, wrong):
     for path in ("connectorx", None):
         if path is None:
             monkeypatch.setattr(reading, "connectorx", None)
         with pytest.raises(InvalidInput, match=f"Parameter 'v'.*{wrong}"):
-            read_frame(engine, "SELECT 1 AS one WHERE 1 IN :v", params={"v": value})
+            read_frame(loaded_analysis_engine, "SELECT 1 AS one WHERE 1 IN :v", params={"v": value})

@@ -74,16 +74,16 @@ def test_analyze_after_load_waits_for_the_counts_and_keeps_the_true_row_count(se
     engine.dispose()
 
 
-def test_analyze_after_load_warns_when_tidb_has_not_counted_the_rows(engine):
-    with engine.begin() as connection:
+def test_analyze_after_load_warns_when_tidb_has_not_counted_the_rows(scratch_engine):
+    with scratch_engine.begin() as connection:
         connection.exec_driver_sql("DROP TABLE IF EXISTS stats_late")
         connection.exec_driver_sql("CREATE TABLE stats_late (id INT PRIMARY KEY, v INT)")
-    mark = fill(engine, "stats_late", 0, 10)
+    mark = fill(scratch_engine, "stats_late", 0, 10)
     # As if committed an hour from now: no counting pass can have come after it yet.
     later = WriteMark(mark.commit_ts + ((3600 * 1000) << 18), 10, 0, 0)
     with pytest.warns(StatisticsNotCounted, match="stats_late.*analyzed anyway"):
-        analyze_after_load(engine, ["stats_late"], {"stats_late": later}, wait=1)
-    with engine.connect() as connection:
+        analyze_after_load(scratch_engine, ["stats_late"], {"stats_late": later}, wait=1)
+    with scratch_engine.connect() as connection:
         analyzed = connection.exec_driver_sql(
             "SHOW STATS_META WHERE Table_name = 'stats_late'").mappings().one()
     assert analyzed["Last_analyze_time"] is not None
@@ -115,9 +115,9 @@ def test_a_pass_between_the_commit_and_the_mark_counts():
     ([], {}),
     (["orders; DROP TABLE users"], {}),
 ])
-def test_analyze_after_load_refuses_bad_arguments(engine, tables, marks):
+def test_analyze_after_load_refuses_bad_arguments(scratch_engine, tables, marks):
     with pytest.raises(InvalidInput, match="analyze_after_load needs"):
-        analyze_after_load(engine, tables, marks, wait=0)
+        analyze_after_load(scratch_engine, tables, marks, wait=0)
 
 
 def fresh_table(engine, table: str, *, analyzed: bool) -> None:
@@ -133,35 +133,35 @@ def no_touch() -> dict[str, WriteMark]:
     raise AssertionError("touch was called: the statistics were right, nothing to wait for")
 
 
-def test_statistics_are_stale_when_their_count_differs_or_no_analyze_made_them(engine):
-    fresh_table(engine, "stats_right", analyzed=True)
-    fresh_table(engine, "stats_never", analyzed=False)
-    assert stale_statistics(engine, {"stats_right": 0, "stats_never": 0}) == ["stats_never"]
-    assert stale_statistics(engine, {"stats_right": 5}) == ["stats_right"]
+def test_statistics_are_stale_when_their_count_differs_or_no_analyze_made_them(scratch_engine):
+    fresh_table(scratch_engine, "stats_right", analyzed=True)
+    fresh_table(scratch_engine, "stats_never", analyzed=False)
+    assert stale_statistics(scratch_engine, {"stats_right": 0, "stats_never": 0}) == ["stats_never"]
+    assert stale_statistics(scratch_engine, {"stats_right": 5}) == ["stats_right"]
 
 
-def test_analyze_if_stale_leaves_right_statistics_alone(engine):
+def test_analyze_if_stale_leaves_right_statistics_alone(scratch_engine):
     # A plain re-run of a load: one query, no wait, no ANALYZE.
-    fresh_table(engine, "stats_right", analyzed=True)
-    assert analyze_if_stale(engine, {"stats_right": 0}, no_touch) == []
+    fresh_table(scratch_engine, "stats_right", analyzed=True)
+    assert analyze_if_stale(scratch_engine, {"stats_right": 0}, no_touch) == []
 
 
-def test_analyze_if_stale_waits_for_its_touch_then_warns_and_analyzes(engine):
-    fresh_table(engine, "stats_lost", analyzed=False)
-    fresh_table(engine, "stats_mark", analyzed=False)
+def test_analyze_if_stale_waits_for_its_touch_then_warns_and_analyzes(scratch_engine):
+    fresh_table(scratch_engine, "stats_lost", analyzed=False)
+    fresh_table(scratch_engine, "stats_mark", analyzed=False)
     touched = []
 
     def touch() -> dict[str, WriteMark]:
-        mark = fill(engine, "stats_mark", 0, 2)
+        mark = fill(scratch_engine, "stats_mark", 0, 2)
         touched.append(mark)
         # As if committed an hour from now: no counting pass can have come after it yet.
         return {"stats_mark": WriteMark(mark.commit_ts + ((3600 * 1000) << 18), 2, 0, 0)}
 
     # As if a crash had lost the counts of 5 rows: the statistics count 0.
     with pytest.warns(StatisticsNotCounted, match="stats_mark.*analyzed stats_lost anyway"):
-        assert analyze_if_stale(engine, {"stats_lost": 5}, touch, wait=1) == ["stats_lost"]
+        assert analyze_if_stale(scratch_engine, {"stats_lost": 5}, touch, wait=1) == ["stats_lost"]
     assert len(touched) == 1
-    with engine.connect() as connection:
+    with scratch_engine.connect() as connection:
         analyzed = connection.exec_driver_sql(
             "SHOW STATS_META WHERE Table_name = 'stats_lost'").mappings().one()
     assert analyzed["Last_analyze_time"] is not None
@@ -174,7 +174,7 @@ def test_analyze_if_stale_waits_for_its_touch_then_warns_and_analyzes(engine):
     ({"stats_right": 5}, lambda: {"stats_right": TSO}, "touch must return the WriteMark"),
     ({"stats_right": 5}, lambda: None, "touch must return the WriteMark"),
 ])
-def test_analyze_if_stale_refuses_bad_arguments(engine, rows, touch, message):
-    fresh_table(engine, "stats_right", analyzed=True)
+def test_analyze_if_stale_refuses_bad_arguments(scratch_engine, rows, touch, message):
+    fresh_table(scratch_engine, "stats_right", analyzed=True)
     with pytest.raises(InvalidInput, match=message):
-        analyze_if_stale(engine, rows, touch, wait=0)
+        analyze_if_stale(scratch_engine, rows, touch, wait=0)

@@ -32,9 +32,9 @@ from crm_helpers.lesson.operations import (
 
 
 @pytest.fixture
-def session(engine):
-    reset_crm_tables(engine)
-    with Session(engine) as session:
+def session(scratch_engine):
+    reset_crm_tables(scratch_engine)
+    with Session(scratch_engine) as session:
         yield session
 
 
@@ -49,25 +49,25 @@ def tutorial(session):
     return session
 
 
-def test_tutorial_story_gives_the_tutorial_result(tutorial, engine):
+def test_tutorial_story_gives_the_tutorial_result(tutorial, scratch_engine):
     assert order_prices_of_user(tutorial, 3) == [("Ben", 212.5), ("Ben", 8.5)]
-    orders = orders_frame(engine)
+    orders = orders_frame(scratch_engine)
     assert orders.set_index("oid")["price"].to_dict() == {
         1: 3.5, 2: 0.5, 3: 4.5, 5: 212.5, 6: 8.5}
-    users = users_frame(engine)
+    users = users_frame(scratch_engine)
     assert dict(zip(users["name"], users["gender"], strict=True)) == {
         "Alice": "Female", "Peter": "Male", "Ben": "Male"}
 
 
-def test_reset_restarts_ids_at_one(tutorial, engine):
-    reset_crm_tables(engine)
-    with Session(engine) as again:
+def test_reset_restarts_ids_at_one(tutorial, scratch_engine):
+    reset_crm_tables(scratch_engine)
+    with Session(scratch_engine) as again:
         (alice,) = add_users(again, [("Alice", "female")])
         assert alice.uid == 1
 
 
-def test_reflection_sees_the_tutorial_tables(tutorial, engine):
-    inspector = inspect(engine)
+def test_reflection_sees_the_tutorial_tables(tutorial, scratch_engine):
+    inspector = inspect(scratch_engine)
     assert {"users", "orders"} <= set(inspector.get_table_names())
     columns = {c["name"]: c for c in inspector.get_columns("users")}
     assert columns["gender"]["type"].enums == ["Female", "Male"]

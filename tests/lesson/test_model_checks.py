@@ -17,13 +17,13 @@ from crm_helpers.lesson.operations import add_orders, add_users, reset_crm_table
 
 
 @pytest.fixture
-def tables(engine):
+def tables(scratch_engine):
     """The tutorial's three users and two orders, on fresh tables."""
-    reset_crm_tables(engine)
-    with Session(engine) as session:
+    reset_crm_tables(scratch_engine)
+    with Session(scratch_engine) as session:
         add_users(session, [("Alice", Gender.Female), ("Peter", Gender.Male), ("Ben", "male")])
         add_orders(session, [(1, 2.5), (3, 8.5)])
-    return engine
+    return scratch_engine
 
 
 def _unchanged(engine, users, orders):

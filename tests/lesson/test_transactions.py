@@ -35,9 +35,9 @@ def optimistic(tidb_settings, test_database):
 
 
 @pytest.fixture
-def one_order(engine):
-    reset_crm_tables(engine)
-    with Session(engine) as session:
+def one_order(scratch_engine):
+    reset_crm_tables(scratch_engine)
+    with Session(scratch_engine) as session:
         add_users(session, [("Alice", "Female")])
         add_orders(session, [(1, 10.0)])
     return 1
@@ -53,16 +53,17 @@ def commit_a_rival_change(engine, oid: int, new_price: float) -> None:
         connection.execute(update(Order).where(Order.oid == oid).values(price=new_price))
 
 
-def test_the_loser_of_an_optimistic_conflict_gets_write_conflict(optimistic, engine, one_order):
+def test_the_loser_of_an_optimistic_conflict_gets_write_conflict(
+        optimistic, scratch_engine, one_order):
     with pytest.raises(WriteConflict, match="run_transaction") as raised, \
             optimistic.begin() as connection:
         connection.execute(update(Order).where(Order.oid == one_order).values(price=11))
-        commit_a_rival_change(engine, one_order, 12)
+        commit_a_rival_change(scratch_engine, one_order, 12)
     # Still SQLAlchemy's OperationalError, with TiDB's own error as .orig.
     assert isinstance(raised.value, OperationalError)
     assert raised.value.orig.args[0] == WRITE_CONFLICT
     assert (raised.value.error_code, raised.value.attempts) == (WRITE_CONFLICT, None)
-    assert price(engine, one_order) == 12
+    assert price(scratch_engine, one_order) == 12
 
 
 def test_a_bare_driver_error_is_classified_the_same_way():
@@ -77,7 +78,8 @@ def test_a_bare_driver_error_is_classified_the_same_way():
         is None
 
 
-def test_a_conflict_is_retried_and_the_second_attempt_commits(optimistic, engine, one_order):
+def test_a_conflict_is_retried_and_the_second_attempt_commits(
+        optimistic, scratch_engine, one_order):
     attempts = []
 
     def raise_price(connection):
@@ -85,33 +87,34 @@ def test_a_conflict_is_retried_and_the_second_attempt_commits(optimistic, engine
         connection.execute(update(Order).where(Order.oid == one_order).values(price=current + 1))
         attempts.append(current)
         if len(attempts) == 1:
-            commit_a_rival_change(engine, one_order, 20)  # makes this attempt lose at commit
+            # the rival commits first, so this attempt loses at commit
+            commit_a_rival_change(scratch_engine, one_order, 20)
 
     retried = []
     run_transaction(optimistic, raise_price,
                     on_retry=lambda attempt, error, pause: retried.append(retryable_code(error)))
     assert attempts == [10, 20]
     assert retried == [WRITE_CONFLICT]
-    assert price(engine, one_order) == 21
+    assert price(scratch_engine, one_order) == 21
 
 
-def test_retries_run_out_into_write_conflict_with_advice(optimistic, engine, one_order):
+def test_retries_run_out_into_write_conflict_with_advice(optimistic, scratch_engine, one_order):
     calls = 0
 
     def always_loses(connection):
         nonlocal calls
         calls += 1
         connection.execute(update(Order).where(Order.oid == one_order).values(price=1))
-        commit_a_rival_change(engine, one_order, 100 + calls)
+        commit_a_rival_change(scratch_engine, one_order, 100 + calls)
 
     with pytest.raises(WriteConflict, match="on each of 3 attempts") as raised:
         run_transaction(optimistic, always_loses, max_retries=2, max_backoff=0.01)
     assert (raised.value.error_code, raised.value.attempts, calls) == (WRITE_CONFLICT, 3, 3)
     assert "max_retries" in str(raised.value)
-    assert price(engine, one_order) == 103  # the rival's last write; no attempt committed
+    assert price(scratch_engine, one_order) == 103  # the rival's last write; no attempt committed
 
 
-def test_sessionmaker_and_session_targets(optimistic, engine, one_order):
+def test_sessionmaker_and_session_targets(optimistic, scratch_engine, one_order):
     factory = sessionmaker(optimistic)
     rounds = []
 
@@ -121,34 +124,34 @@ def test_sessionmaker_and_session_targets(optimistic, engine, one_order):
         rounds.append(order.price)
         if len(rounds) == 1:
             session.flush()
-            commit_a_rival_change(engine, one_order, 30)
+            commit_a_rival_change(scratch_engine, one_order, 30)
         return order.price
 
     assert run_transaction(factory, via_session) == 35
     rounds.clear()
     with Session(optimistic) as session:
         assert run_transaction(session, via_session) == 35
-    assert price(engine, one_order) == 35
+    assert price(scratch_engine, one_order) == 35
 
 
-def test_a_session_already_in_a_transaction_is_not_replayed(optimistic, engine, one_order):
+def test_a_session_already_in_a_transaction_is_not_replayed(optimistic, scratch_engine, one_order):
     with Session(optimistic) as session:
         session.add(User(name="Dana", gender="Female"))  # earlier, uncommitted work
         session.flush()
 
         def change(session):
             session.execute(update(Order).where(Order.oid == one_order).values(price=2))
-            commit_a_rival_change(engine, one_order, 3)
+            commit_a_rival_change(scratch_engine, one_order, 3)
 
         with pytest.raises(WriteConflict, match="had already written") as raised:
             run_transaction(session, change)
         assert raised.value.attempts == 1
-    with engine.connect() as connection:
+    with scratch_engine.connect() as connection:
         assert connection.scalar(text("SELECT COUNT(*) FROM users WHERE name = 'Dana'")) == 0
-    assert price(engine, one_order) == 3
+    assert price(scratch_engine, one_order) == 3
 
 
-def test_a_session_that_has_only_read_is_still_retried(optimistic, engine, one_order):
+def test_a_session_that_has_only_read_is_still_retried(optimistic, scratch_engine, one_order):
     attempts = []
     with Session(optimistic) as session:
         assert session.get(Order, one_order).price == 10  # opens a read-only transaction
@@ -158,14 +161,14 @@ def test_a_session_that_has_only_read_is_still_retried(optimistic, engine, one_o
             attempts.append(session.get(Order, one_order).price)
             session.execute(update(Order).where(Order.oid == one_order).values(price=2))
             if len(attempts) == 1:
-                commit_a_rival_change(engine, one_order, 3)
+                commit_a_rival_change(scratch_engine, one_order, 3)
 
         run_transaction(session, change)
     assert attempts == [10, 3]
-    assert price(engine, one_order) == 2
+    assert price(scratch_engine, one_order) == 2
 
 
-def test_other_errors_roll_back_and_pass_unchanged(engine, one_order):
+def test_other_errors_roll_back_and_pass_unchanged(scratch_engine, one_order):
     calls = 0
 
     def bad(connection):
@@ -175,16 +178,16 @@ def test_other_errors_roll_back_and_pass_unchanged(engine, one_order):
         connection.execute(text("INSERT INTO orders (oid, uid, price) VALUES (1, 1, 1)"))
 
     with pytest.raises(IntegrityError):
-        run_transaction(engine, bad)
+        run_transaction(scratch_engine, bad)
     assert calls == 1
-    assert price(engine, one_order) == 10
+    assert price(scratch_engine, one_order) == 10
 
 
 @pytest.mark.parametrize("bad", [{"max_retries": -1}, {"max_retries": 1.5},
                                  {"max_backoff": -1}, {"max_backoff": float("nan")}])
-def test_bad_retry_settings_are_refused(engine, bad):
+def test_bad_retry_settings_are_refused(scratch_engine, bad):
     with pytest.raises(ArgumentError):
-        run_transaction(engine, lambda connection: None, **bad)
+        run_transaction(scratch_engine, lambda connection: None, **bad)
 
 
 def test_only_tidbs_documented_codes_count_as_retryable():
@@ -224,7 +227,7 @@ def run_threads(count: int, work) -> list[BaseException]:
     return errors
 
 
-def test_concurrent_optimistic_increments_lose_no_update(optimistic, engine, one_order):
+def test_concurrent_optimistic_increments_lose_no_update(optimistic, scratch_engine, one_order):
     threads, rounds = 6, 8
     conflicts: Counter[int | None] = Counter()
     lock = threading.Lock()
@@ -242,33 +245,33 @@ def test_concurrent_optimistic_increments_lose_no_update(optimistic, engine, one
             run_transaction(optimistic, increment, max_retries=50, on_retry=on_retry)
 
     assert run_threads(threads, worker) == []
-    assert price(engine, one_order) == 10 + threads * rounds
+    assert price(scratch_engine, one_order) == 10 + threads * rounds
     assert conflicts[WRITE_CONFLICT] > 0
     assert set(conflicts) == {WRITE_CONFLICT}
 
 
-def test_concurrent_crm_price_updates_all_complete(optimistic, engine, one_order):
+def test_concurrent_crm_price_updates_all_complete(optimistic, scratch_engine, one_order):
     def worker(number):
         with Session(optimistic) as session:
             for step in range(10):
                 set_order_price(session, one_order, number * 100 + step)
 
     assert run_threads(6, worker) == []
-    assert price(engine, one_order) % 100 == 9
+    assert price(scratch_engine, one_order) % 100 == 9
 
 
-def test_concurrent_add_orders_for_the_same_users_all_land(engine):
-    reset_crm_tables(engine)
-    with Session(engine) as session:
+def test_concurrent_add_orders_for_the_same_users_all_land(scratch_engine):
+    reset_crm_tables(scratch_engine)
+    with Session(scratch_engine) as session:
         add_users(session, [("Alice", "Female"), ("Peter", "Male"), ("Ben", "Male")])
 
     def worker(number):
-        with Session(engine) as session:
+        with Session(scratch_engine) as session:
             for _ in range(10):
                 add_orders(session, [(1, 1.0), (2, 2.0), (3, float(number))])
 
     assert run_threads(8, worker) == []
-    with engine.connect() as connection:
+    with scratch_engine.connect() as connection:
         assert connection.scalar(text("SELECT COUNT(*) FROM orders")) == 8 * 10 * 3
 
 
@@ -305,8 +308,9 @@ def hold_user_lock(engine, uid: int, seconds: float) -> threading.Thread:
     return thread
 
 
-def test_a_lock_wait_timeout_without_retries_is_write_conflict(impatient, engine, one_order):
-    rival = hold_user_lock(engine, 1, 2.5)
+def test_a_lock_wait_timeout_without_retries_is_write_conflict(
+        impatient, scratch_engine, one_order):
+    rival = hold_user_lock(scratch_engine, 1, 2.5)
     try:
         with pytest.raises(WriteConflict, match="lock wait timeout") as raised, \
                 Session(impatient) as session:
@@ -316,24 +320,24 @@ def test_a_lock_wait_timeout_without_retries_is_write_conflict(impatient, engine
         rival.join()
 
 
-def test_add_orders_waits_out_a_held_lock_by_retrying(impatient, engine, one_order):
+def test_add_orders_waits_out_a_held_lock_by_retrying(impatient, scratch_engine, one_order):
     retried = []
     with Session(impatient) as session:
-        rival = hold_user_lock(engine, 1, 2.5)
+        rival = hold_user_lock(scratch_engine, 1, 2.5)
         try:
             run_transaction(session, lambda s: add_orders_work(s, 1),
                             on_retry=lambda attempt, error, pause:
                             retried.append(retryable_code(error)))
         finally:
             rival.join()
-        rival = hold_user_lock(engine, 1, 2.5)
+        rival = hold_user_lock(scratch_engine, 1, 2.5)
         try:
             (order,) = add_orders(session, [(1, 7.5)])  # the CRM operation, same situation
         finally:
             rival.join()
         assert order.price == 7.5
     assert retried and set(retried) == {1205}
-    with engine.connect() as connection:
+    with scratch_engine.connect() as connection:
         prices = connection.execute(text("SELECT price FROM orders WHERE uid = 1 ORDER BY oid")
                                     ).scalars().all()
     assert prices == [10.0, 4.0, 7.5]
