@@ -43,10 +43,12 @@ test: setup tidb-build lint  ## the whole suite: helper tests and nbval over the
 
 # The second and third passes run what depends on where the session's TiDB is: everything but
 # the `lifecycle` tests, which start tidb-servers of their own on free ports in folders of
-# their own (so TIDB_PORT, TIDB_LOCAL_HOME and TIDB_URL change nothing for them; `make test`
-# runs them). The browser test stays in the pass on other ports (`make lab` there).
-ELSEWHERE_ARGS ?= -m "not lifecycle"
-EXTERNAL_ARGS ?= -m "not lifecycle and not browser"
+# their own (so TIDB_PORT, TIDB_LOCAL_HOME and TIDB_URL change nothing for them), and the
+# `same_everywhere` ones, which reach TiDB only through an engine built from the settings, or
+# not at all (tests/conftest.py lists them); `make test` runs them all. The browser test stays
+# in the pass on other ports (`make lab` there).
+ELSEWHERE_ARGS ?= -m "not lifecycle and not same_everywhere"
+EXTERNAL_ARGS ?= -m "not lifecycle and not same_everywhere and not browser"
 
 # The suite on other ports and in another folder while a second tidb-server (the decoy) runs
 # on the default ports; the decoy must be left as it was (.ci/suite_elsewhere.py).
