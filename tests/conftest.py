@@ -10,6 +10,8 @@ import os
 import secrets
 import signal
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -168,6 +170,24 @@ def _stop_spare(local: LocalTiDB) -> None:
         # A test server's data is worth nothing; a server left running is worse.
         os.kill(pid, signal.SIGKILL)
         stop_local_tidb(local)
+
+
+#: `crm-tidb` as the tests run it: this interpreter's copy of the CLI.
+CRM_TIDB = [sys.executable, "-m", "crm_helpers.local.cli"]
+
+
+@contextmanager
+def small_tmpfs(folder: Path, size: str) -> Iterator[Path]:
+    """`folder` as a tmpfs of `size` (say "2m"), unmounted on leaving; skips where none mounts."""
+    folder.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+                             capture_output=True, text=True, check=False)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here ({mounted.stderr.strip()})")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=False)
 
 
 def cli_env(local: LocalTiDB, **extra: str) -> dict[str, str]:

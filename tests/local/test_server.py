@@ -6,7 +6,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -21,10 +20,9 @@ from crm_helpers.local.server import (
     start_local_tidb,
     stop_local_tidb,
 )
-from tests.conftest import cli_env, free_port, free_ports, spare_tidb
+from tests.conftest import CRM_TIDB, cli_env, free_port, free_ports, spare_tidb
 
 pytestmark = pytest.mark.lifecycle
-CRM_TIDB = [sys.executable, "-m", "crm_helpers.local.cli"]
 
 
 def run_sql(local: LocalTiDB, *statements: str) -> list[tuple]:

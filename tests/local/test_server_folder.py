@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -16,22 +15,20 @@ from crm_helpers.local.server import (
     start_local_tidb,
     stop_local_tidb,
 )
-from tests.conftest import cli_env, spare_tidb
+from tests.conftest import CRM_TIDB, cli_env, small_tmpfs, spare_tidb
 
 pytestmark = pytest.mark.lifecycle
 
-CLI = [sys.executable, "-m", "crm_helpers.local.cli"]
-
 
 def crm_tidb(local: LocalTiDB, command: str, **extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*CLI, command], env=cli_env(local, **extra), capture_output=True,
+    return subprocess.run([*CRM_TIDB, command], env=cli_env(local, **extra), capture_output=True,
                           text=True, check=False, timeout=300)
 
 
 def test_ups_at_once_share_one_server(tmp_path):
     with spare_tidb(tmp_path / "raced", start=False) as local:
         for round_ in range(6):
-            ups = [subprocess.Popen([*CLI, "up"], env=cli_env(local), stdout=subprocess.PIPE,
+            ups = [subprocess.Popen([*CRM_TIDB, "up"], env=cli_env(local), stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE, text=True) for _ in range(3)]
             outputs = [up.communicate(timeout=300) for up in ups]
             for up, (out, err) in zip(ups, outputs, strict=True):
@@ -88,7 +85,7 @@ def test_a_file_as_the_folder_is_a_config_error(tmp_path):
     for home in (not_a_folder, not_a_folder / "below"):
         with pytest.raises(ConfigError, match=r"a file, not a folder.*TIDB_LOCAL_HOME"):
             LocalTiDB(home=home, port=4999, status_port=10999)
-        status = subprocess.run([*CLI, "status"], capture_output=True, text=True, check=False,
+        status = subprocess.run([*CRM_TIDB, "status"], capture_output=True, text=True, check=False,
                                 env=cli_env(LocalTiDB(port=4999, status_port=10999),
                                             TIDB_LOCAL_HOME=str(home)), timeout=120)
         assert status.returncode == 1
@@ -105,16 +102,8 @@ def test_any_folder_name_works(tmp_path):
 
 
 def test_a_full_disk_at_start_is_named(tmp_path):
-    home = tmp_path / "small-disk"
-    home.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=40m", "tmpfs", str(home)],
-                             capture_output=True, text=True, check=False)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here ({mounted.stderr.strip()})")
-    try:
-        with spare_tidb(home, start=False) as local:
-            with pytest.raises(TiDBDiskFull, match=r"disk holding .* is full.*TIDB_LOCAL_HOME"):
-                start_local_tidb(local, timeout=120)
-            assert not local_tidb_status(local).running
-    finally:
-        subprocess.run(["umount", str(home)], check=False)
+    with small_tmpfs(tmp_path / "small-disk", "40m") as home, \
+            spare_tidb(home, start=False) as local:
+        with pytest.raises(TiDBDiskFull, match=r"disk holding .* is full.*TIDB_LOCAL_HOME"):
+            start_local_tidb(local, timeout=120)
+        assert not local_tidb_status(local).running
