@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import http.client
 import json
 import os
@@ -18,7 +17,6 @@ import socket
 import subprocess
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,7 +36,6 @@ from crm_helpers.config import (
 from crm_helpers.engines import check_connection
 from crm_helpers.errors import (
     ConfigError,
-    LocalTiDBBusy,
     PortInUse,
     TiDBDiskFull,
     TiDBStartTimeout,
@@ -46,19 +43,22 @@ from crm_helpers.errors import (
     error_code,
 )
 from crm_helpers.local.build import tidb_server_binary
+from crm_helpers.local.processes import (
+    Report,
+    alive,
+    children,
+    command_line,
+    forget_pid,
+    forget_stale_pid,
+    hold_start_lock,
+    running_pid,
+    wait_for_exit,
+    write_pid,
+)
 from crm_helpers.local.recovery import check_after_unclean_stop, record_damage
+from crm_helpers.local.server_config import server_environment, write_config
 
 DEFAULT_HOME = PROJECT_ROOT / ".tidb"
-
-Report = Callable[[str], None]
-
-
-# Processes started by this Python process, kept so that stopping them also reaps them.
-_children: dict[int, subprocess.Popen] = {}
-
-# The only variables tidb-server inherits: no password or token of ours reaches its environment.
-_SERVER_ENVIRONMENT = ("PATH", "HOME", "TZ", "LANG", "LC_ALL", "GOMAXPROCS", "GOMEMLIMIT",
-                       "GOGC", "GOTRACEBACK")
 
 
 @dataclass(frozen=True)
@@ -168,13 +168,13 @@ def start_local_tidb(local: LocalTiDB | None = None, *, fresh: bool = False,
     binary = tidb_server_binary()
     # A second `crm-tidb up` (or notebook) waits here until the first has started the server,
     # then finds it running: two starts at once would each launch a tidb-server.
-    with _start_lock(local, timeout, report):
+    with hold_start_lock(local, timeout, report):
         return _start_locked(local, binary, fresh=fresh, timeout=timeout, report=report)
 
 
 def _start_locked(local: LocalTiDB, binary: Path, *, fresh: bool, timeout: float,
                   report: Report | None) -> LocalTiDB:
-    pid = _running_pid(local)
+    pid = running_pid(local)
     if pid is not None and local.stopping_marker.exists():
         # An interrupted `down`: let that clean shutdown finish before starting again.
         _wait_for_clean_exit(local, pid, report=report)
@@ -190,16 +190,16 @@ def _start_locked(local: LocalTiDB, binary: Path, *, fresh: bool, timeout: float
         except _ServerExited:
             # It was dying when we looked (a kill -9 takes a moment to finish): no server
             # runs, so start one, as after any unclean stop.
-            _wait_for_exit(pid, 10.0)
+            wait_for_exit(pid, 10.0)
     unclean = not fresh and _stopped_uncleanly(local)
-    _forget_stale_pid(local)
+    forget_stale_pid(local)
     local.stopping_marker.unlink(missing_ok=True)
     _check_port_free(local.host, local.port, "--port", "TIDB_PORT")
     _check_port_free(local.host, local.status_port, "--status-port", "TIDB_STATUS_PORT")
     if fresh:
         shutil.rmtree(local.data_dir, ignore_errors=True)
         record_damage(local, [])
-    config = _write_config(local)
+    config = write_config(local)
     # Both ports on `local.host` only (the status port would otherwise listen on every interface).
     command = [str(binary), "--store=unistore", f"--path={local.data_dir}",
                f"--host={local.host}", f"-P={local.port}", f"--status-host={local.host}",
@@ -212,14 +212,14 @@ def _start_locked(local: LocalTiDB, binary: Path, *, fresh: bool, timeout: float
         # terminal's Ctrl-C aimed at a notebook or pytest run.
         proc = subprocess.Popen(command, cwd=local.home, stdin=subprocess.DEVNULL,
                                 stdout=stderr, stderr=stderr, start_new_session=True,
-                                env=_server_environment())
-    _children[proc.pid] = proc
-    _write_pid(local.pid_file, proc.pid)
+                                env=server_environment())
+    children[proc.pid] = proc
+    write_pid(local.pid_file, proc.pid)
     local.running_marker.write_text(f"{proc.pid}\n")
     try:
         _wait_until_ready(local, proc.pid, timeout)
     except _ServerExited:
-        _forget_pid(local, proc.pid)
+        forget_pid(local, proc.pid)
         wrote = _new_log_lines(log_starts)
         if "no space left on device" in wrote.lower():
             raise TiDBDiskFull(
@@ -246,9 +246,9 @@ def stop_local_tidb(local: LocalTiDB | None = None, *, stall_timeout: float = 12
     `max_wait` s in all, TiDBStillStopping is raised and the server is left running.
     """
     local = local or local_tidb()
-    pid = _running_pid(local)
+    pid = running_pid(local)
     if pid is None:
-        _forget_stale_pid(local)
+        forget_stale_pid(local)
         local.stopping_marker.unlink(missing_ok=True)
         return False
     # The marker lets an interrupted `down` be finished by the next `up`; on a full disk it
@@ -264,7 +264,7 @@ def stop_local_tidb(local: LocalTiDB | None = None, *, stall_timeout: float = 12
 def local_tidb_status(local: LocalTiDB | None = None) -> ServerStatus:
     """Whether the local TiDB runs, its pid, URL and version."""
     local = local or local_tidb()
-    pid = _running_pid(local)
+    pid = running_pid(local)
     url = mask_url(local.url())
     if pid is None:
         return ServerStatus(running=False, pid=None, url=url)
@@ -308,7 +308,7 @@ def _wait_for_clean_exit(local: LocalTiDB, pid: int, *, stall_timeout: float = 1
     started = last_work = time.monotonic()
     activity = _activity(local, pid)
     next_report = started + 3.0
-    while _alive(pid):
+    while alive(pid):
         time.sleep(0.2)
         now = time.monotonic()
         if (current := _activity(local, pid)) != activity:
@@ -327,8 +327,8 @@ def _wait_for_clean_exit(local: LocalTiDB, pid: int, *, stall_timeout: float = 1
                    f"in-memory data to {local.data_dir}. Ctrl-C stops waiting and leaves it "
                    "to finish by itself.")
             next_report = now + 10.0
-    _children.pop(pid, None)
-    _forget_pid(local, pid)
+    children.pop(pid, None)
+    forget_pid(local, pid)
     local.stopping_marker.unlink(missing_ok=True)
     if not _stopped_uncleanly(local):
         local.running_marker.unlink(missing_ok=True)
@@ -379,91 +379,11 @@ def _check_home(home: Path) -> None:
                 "folder (it is created if missing), or unset it to use .tidb/ in the project.")
 
 
-@contextlib.contextmanager
-def _start_lock(local: LocalTiDB, timeout: float, report: Report | None) -> Iterator[None]:
-    """Hold `local.start_lock` (waiting up to `timeout` s for another start to finish)."""
-    try:
-        local.home.mkdir(parents=True, exist_ok=True)
-        lock = open(local.start_lock, "a+b")  # noqa: SIM115 - closed below, which unlocks
-    except OSError as exc:
-        raise ConfigError(
-            f"Cannot use {local.home} (TIDB_LOCAL_HOME) for the local TiDB: {exc.strerror}. "
-            "Point TIDB_LOCAL_HOME at a folder you may write to.") from None
-    with lock:
-        deadline = time.monotonic() + timeout
-        told = False
-        while True:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if report and not told:
-                    report(f"Another start of the local TiDB in {local.home} is under way; "
-                           "waiting for it to finish.")
-                    told = True
-                if time.monotonic() >= deadline:
-                    raise LocalTiDBBusy(
-                        f"Another start of the local TiDB in {local.home} (a `crm-tidb up` or "
-                        f"a notebook) has not finished after {timeout:.0f} s. Wait for it and "
-                        "run `crm-tidb status`; `fuser -v "
-                        f"{local.start_lock}` names the process holding it.") from None
-                time.sleep(0.2)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
-def _forget_pid(local: LocalTiDB, pid: int) -> None:
-    """Remove the pid file if it still names `pid` (never another, live server's pid)."""
-    if _pid_in_file(local) == pid:
-        local.pid_file.unlink(missing_ok=True)
-
-
-def _forget_stale_pid(local: LocalTiDB) -> None:
-    """Remove the pid file if the process it names is no tidb-server any more."""
-    pid = _pid_in_file(local)
-    # Read again after the check: a start may have written its new server's pid meanwhile.
-    if _running_pid(local) is None and _pid_in_file(local) == pid:
-        local.pid_file.unlink(missing_ok=True)
-
-
-def _write_pid(path: Path, pid: int) -> None:
-    """Write `pid` to `path` at once (renamed into place): no reader ever sees it half-written."""
-    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
-    partial.write_text(f"{pid}\n")
-    os.replace(partial, path)
-
-
-def _pid_in_file(local: LocalTiDB) -> int | None:
-    try:
-        return int(local.pid_file.read_text().strip())
-    except (FileNotFoundError, ValueError):
-        return None
-
-
-# --- process and port helpers ------------------------------------------------------------
-
-def _running_pid(local: LocalTiDB) -> int | None:
-    """The pid in the pid file if that process is alive and is a tidb-server."""
-    pid = _pid_in_file(local)
-    if pid is None or not _alive(pid):
-        return None
-    command_line = _command_line(pid)
-    if not command_line:
-        # Exiting (e.g. just killed): its memory is gone but its sockets may not be yet.
-        _wait_for_exit(pid, 10.0)
-        return None
-    if "tidb-server" not in command_line:
-        return None  # the pid was reused by an unrelated process
-    return pid
-
-
 def _check_same_ports(local: LocalTiDB, pid: int) -> None:
     """ConfigError if the server running in `local.home` listens on other ports than `local`'s."""
     # Otherwise the wait below would poll ports nobody listens on until it times out, or find
     # another server there and take it for this folder's.
-    arguments = _command_line(pid).split()
+    arguments = command_line(pid).split()
     port = next((a.removeprefix("-P=") for a in arguments if a.startswith("-P=")), None)
     status = next((a.removeprefix("--status=") for a in arguments
                    if a.startswith("--status=")), None)
@@ -474,46 +394,6 @@ def _check_same_ports(local: LocalTiDB, pid: int) -> None:
         f"not on {local.port}/{local.status_port}: use TIDB_PORT={port} TIDB_STATUS_PORT="
         f"{status} (crm-tidb up --port {port} --status-port {status}), stop it first with "
         "`crm-tidb down`, or give this server another folder with TIDB_LOCAL_HOME.")
-
-
-def _alive(pid: int) -> bool:
-    child = _children.get(pid)
-    if child is not None:
-        return child.poll() is None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return _process_state(pid) != "Z"
-
-
-def _process_state(pid: int) -> str:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return "?"
-    return stat.rsplit(")", 1)[-1].split()[0]
-
-
-def _command_line(pid: int) -> str:
-    proc_cmdline = Path(f"/proc/{pid}/cmdline")
-    if proc_cmdline.exists():
-        return proc_cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    result = subprocess.run(["ps", "-p", str(pid), "-o", "command="], capture_output=True,
-                            text=True, check=False)
-    return result.stdout
-
-
-def _wait_for_exit(pid: int, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not _alive(pid):
-            _children.pop(pid, None)
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def _check_port_free(host: str, port: int, flag: str, variable: str) -> None:
@@ -529,45 +409,6 @@ def _check_port_free(host: str, port: int, flag: str, variable: str) -> None:
                 f"TiDB cannot listen there. Stop that program, or pick another port: "
                 f"`crm-tidb up {flag} {port + 1}` or `{variable}={port + 1} make lab`."
             ) from None
-
-
-def _server_environment() -> dict[str, str]:
-    return {name: os.environ[name] for name in _SERVER_ENVIRONMENT if name in os.environ}
-
-
-def _write_config(local: LocalTiDB) -> Path:
-    """A tidb.toml that keeps every file this server writes inside `local.home`."""
-    config = local.home / "tidb.toml"
-    # No self-signed certificate of TiDB's own (auto-tls): TLS only with the one given.
-    security = "[security]\nauto-tls = false\n"
-    if local.tls is not None:
-        security += (f"ssl-cert = {_toml_string(local.tls.cert)}\n"
-                     f"ssl-key = {_toml_string(local.tls.key)}\n")
-    config.write_text(
-        f"temp-dir = {_toml_string(local.home / 'tmp')}\n"
-        f"tmp-storage-path = {_toml_string(local.home / 'tmp-storage')}\n"
-        "[performance]\n"
-        # Row counts of new writes reach the statistics every 20 leases plus a random offset
-        # of up to a minute: 10 to 70 s instead of 60 to 120 s, so an ANALYZE after a bulk
-        # load need not wait long (crm_helpers.analysis.statistics).
-        'stats-lease = "500ms"\n'
-        + (f"txn-total-size-limit = {int(local.txn_total_size_limit)}\n"
-           if local.txn_total_size_limit is not None else "")
-        + "[log]\n"
-        f"slow-query-file = {_toml_string(local.home / 'tidb-slow.log')}\n"
-        "[log.file]\n"
-        f"filename = {_toml_string(local.log_file)}\n"
-        + security,
-        encoding="utf-8",
-    )
-    return config
-
-
-def _toml_string(path: Path) -> str:
-    """`path` as a TOML basic string: backslash, double quote and control characters escaped."""
-    text = str(path).replace("\\", "\\\\").replace('"', '\\"')
-    text = "".join(f"\\u{ord(c):04X}" if ord(c) < 0x20 or ord(c) == 0x7F else c for c in text)
-    return f'"{text}"'
 
 
 def _status_endpoint(local: LocalTiDB) -> dict | None:
@@ -605,7 +446,7 @@ def _wait_until_ready(local: LocalTiDB, pid: int, timeout: float) -> None:
     """Poll the status endpoint, then a real query, until both answer."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not _alive(pid):
+        if not alive(pid):
             raise _ServerExited(pid)
         if _status_endpoint(local) is not None and _answers_sql(local):
             return
