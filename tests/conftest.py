@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from sqlalchemy import Engine
@@ -35,6 +35,9 @@ from crm_helpers.local.server import (
     stop_local_tidb,
 )
 
+if TYPE_CHECKING:
+    from tests.bad_input import Ctx
+
 #: Test modules whose outcome does not depend on where the session's TiDB is: they reach it
 #: only through an engine built from the settings (which the notebooks and the tests left in
 #: those passes build on every port and URL), or not at all. The second and third CI passes
@@ -42,6 +45,9 @@ from crm_helpers.local.server import (
 SAME_EVERYWHERE = {
     # validation and refusals, decided before or apart from the connection
     "tests/test_bad_input.py",
+    "tests/lesson/test_bad_input_lesson.py",
+    "tests/analysis/test_bad_input_analysis.py",
+    "tests/local/test_bad_input_local.py",
     "tests/test_config.py",
     "tests/test_language.py",
     "tests/local/test_tidb_build.py",
@@ -121,6 +127,16 @@ def scratch_engine(tidb_settings: Settings, test_database: str) -> Iterator[Engi
     scratch_engine = tidb_engine(tidb_settings.url(test_database))
     yield scratch_engine
     scratch_engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def bad_input_ctx(tidb_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+                  ) -> Iterator[Ctx]:
+    """The databases and engines every bad-input case runs on (tests/bad_input.py)."""
+    from tests.bad_input import sweep_context  # it imports this module's free_port
+
+    with sweep_context(tidb_settings, tmp_path_factory.mktemp("sweep")) as ctx:
+        yield ctx
 
 
 def free_port() -> int:
