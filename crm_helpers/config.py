@@ -217,7 +217,17 @@ def _url_problem(raw_url: str) -> str | None:
             at < 0 and "@" in query):
         return ("the user name or password in TIDB_URL holds a character that URLs reserve "
                 "(@ : / ? # % or a space)")
+    # '%41' is read as 'A', so an unencoded '%' is only detectable when no two hex digits
+    # follow it; then it is refused rather than kept as a literal by chance.
+    if _BARE_PERCENT.search(rest[:max(at, 0)]):
+        return ("the user name or password in TIDB_URL holds a '%' that is not followed by two "
+                "hex digits: a '%' of the password itself must be written %25 (URLs read "
+                "'%XX' as one encoded character, e.g. '%41' as 'A')")
     return None
+
+
+# A '%' that does not start a percent-encoded byte.
+_BARE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 
 _ENCODE_ADVICE = (" Special characters in the user name and password must be percent-encoded: "
