@@ -20,6 +20,7 @@ import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+import pymysql
 from sqlalchemy import Engine
 
 from crm_helpers.errors import ConfigError, LoadFailed, NoSpaceLeft
@@ -69,15 +70,17 @@ class ServerDiskWatch:
         self._thread: threading.Thread | None = None
 
     def start(self, on_full: Callable[[], None]) -> None:
-        """Check the log every `interval` s in a thread; `on_full()` once it says disk full."""
+        """Check the log every `interval` s in a thread; once it says the disk is full, call
+        `on_full()`, and again each interval until `stop()`."""
         if self.local is None:
             return
 
         def watch() -> None:
             while not self._stop.wait(self.interval):
                 if self.check():
+                    # Again each interval until stopped: a worker that opened its connection
+                    # just after a cut would otherwise wait out its read timeout (300 s).
                     on_full()
-                    return
 
         self._thread = threading.Thread(target=watch, name="crm-load disk watch", daemon=True)
         self._thread.start()
@@ -128,13 +131,28 @@ class ServerDiskWatch:
 
 
 def cut_connections(connections: Iterable[object]) -> None:
-    """Shut the sockets of PyMySQL connections, so statements waiting on them fail at once."""
+    """Shut the sockets of PyMySQL connections, so statements waiting on them fail at once.
+
+    Each cut connection fails its next write with PyMySQL's OperationalError 2013: PyMySQL
+    itself, when a cut lands while it sends a LOAD DATA file, closes the socket and then
+    writes the file's end marker to it, which raised a bare AttributeError ('NoneType'
+    object has no attribute 'settimeout') that no database error handler catches.
+    """
     for connection in list(connections):
         driver = getattr(connection, "driver_connection", connection)
+        if driver is None or getattr(driver, "write_packet", None) is _cut_write:
+            continue
+        with contextlib.suppress(AttributeError, TypeError):
+            driver.write_packet = _cut_write  # on this connection object only
         sock = getattr(driver, "_sock", None)
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
+
+
+def _cut_write(payload: bytes) -> None:
+    raise pymysql.err.OperationalError(
+        2013, "Lost connection to MySQL server during query (cut: the server's disk is full)")
 
 
 def _local_server_of(engine: Engine) -> LocalTiDB | None:
