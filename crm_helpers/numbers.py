@@ -7,9 +7,9 @@ back as 9.99), while `123456789.99`, `Decimal('9.999999999999999999')` (would be
 `Decimal('1E-400')` (would be 0) and `2**53 + 1` (in a DOUBLE) do not. The lesson's models
 (`as_price`) and the loader's checks (`analysis.validation`) both use `float_text_back`.
 
-A float32 (NumPy's, or a pandas `Float32` column) names the shortest decimal that gives the
-same float32 back, `str(np.float32(x))`: 0.1f is 0.1, not its binary value
-0.10000000149011612. The loader sends that decimal (`float_texts`), so a DOUBLE column
+A float32 (NumPy's, or a pandas `Float32` column; float16 likewise) names the shortest
+decimal that gives the same float32 back, `str(np.float32(x))`: 0.1f is 0.1, not its binary
+value 0.10000000149011612. The loader sends that decimal (`float_texts`), so a DOUBLE column
 gets 0.1 and a FLOAT column the very same float32.
 """
 
@@ -59,13 +59,14 @@ def is_exact(value: Real | Decimal, single_precision: bool) -> bool:
     return back is not None and Decimal(back) == given_decimal(value)
 
 
-def is_float32(values: pd.Series) -> bool:
-    """True for a column of single-precision floats (NumPy's float32 or pandas' Float32)."""
-    return getattr(values.dtype, "numpy_dtype", values.dtype) == np.float32
+def is_narrow_float(values: pd.Series) -> bool:
+    """True for a column of float16 or float32 numbers (NumPy's, pandas' Float32, Arrow's)."""
+    return getattr(values.dtype, "numpy_dtype", values.dtype) in (np.float16, np.float32)
 
 
 def float_texts(values: pd.Series) -> np.ndarray:
-    """A float column's numbers as text, float32s as the decimals they print as (see above)."""
-    width = "float32" if is_float32(values) else "float64"
+    """A float column's numbers as text; float16s and float32s as the decimals they print as."""
+    width = getattr(values.dtype, "numpy_dtype", values.dtype) if is_narrow_float(values) \
+        else np.dtype("float64")
     # NumPy's str() of a float is the shortest text that reads back as the same value.
     return values.to_numpy(width, na_value=np.nan).astype(str)

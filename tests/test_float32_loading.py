@@ -33,21 +33,23 @@ def stored(engine) -> dict[str, list]:
     return {name: [row._mapping[name] for row in rows] for name in ("wide", "single")}
 
 
-@pytest.mark.parametrize("dtype", ["float32", "Float32"])
+@pytest.mark.parametrize("dtype", ["float32", "Float32", "float16"])
 def test_float32_values_arrive_as_the_decimals_they_print_as(engine, dtype):
     measures.drop(engine, checkfirst=True)
     measures.create(engine)
-    values = pd.Series([*TYPED, None], dtype=dtype)
+    typed = TYPED if dtype != "float16" else [0.1, 3.3, 1e-3, 123.4, -2.675, 2048.0, 65504.0]
+    values = pd.Series([*typed, None], dtype=dtype)
     frame = pd.DataFrame({"id": range(1, len(values) + 1), "wide": values, "single": values})
     load_frame(engine, measures, frame, progress=False)
     back = stored(engine)
-    printed = [float(str(np.float32(value))) for value in TYPED]
+    narrow = np.float16 if dtype == "float16" else np.float32
+    printed = [float(str(narrow(value))) for value in typed]
     # DOUBLE: the shortest decimal of each float32 (0.1, not 0.10000000149011612).
     assert back["wide"][:-1] == printed
     assert back["wide"][-1] is None
-    # FLOAT: the very same float32 as given.
+    # FLOAT: the float32 of that decimal (for float32s, the very same float32 as given).
     assert np.array_equal(np.array(back["single"][:-1], dtype=np.float32),
-                          values.to_numpy("float32", na_value=np.nan)[:-1])
+                          np.array(printed, dtype=np.float32))
     assert back["single"][-1] is None
 
 

@@ -4,10 +4,10 @@ Strings travel enclosed in quotes with backslash escapes that `LOAD DATA` undoes
 so any text a DataFrame holds is stored as it is (backslashes, quotes, NUL, `\\N`, emoji);
 NULL travels as an unquoted `\\N`.
 
-Numbers of a float32 column (NumPy's or pandas' `Float32`) travel as the shortest decimal
-that gives the same float32 back (`str(np.float32(x))`): 0.1f arrives as 0.1 in a DOUBLE
-column too, not as the float32's binary value 0.10000000149011612, which no analyst typed.
-A FLOAT column stores the very same float32 either way.
+Numbers of a float32 column (NumPy's or pandas' `Float32`; float16 too) travel as the
+shortest decimal that gives the same float32 back (`str(np.float32(x))`): 0.1f arrives as 0.1
+in a DOUBLE column too, not as the float32's binary value 0.10000000149011612, which no
+analyst typed. A FLOAT column stores the very same float32 either way.
 """
 
 from __future__ import annotations
