@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import threading
 import time
+from contextlib import contextmanager
 
 import pymysql
 import pytest
@@ -20,7 +23,7 @@ from crm_helpers.analysis.schema import (
     reset_analysis_tables,
 )
 from crm_helpers.config import load_settings
-from crm_helpers.errors import NoSpaceLeft
+from crm_helpers.errors import NoSpaceLeft, TiDBStillStopping
 from crm_helpers.local.server import local_tidb_status, stop_local_tidb
 from tests.conftest import outcome_within, spare_tidb, throwaway_database
 
@@ -100,16 +103,36 @@ def test_a_full_server_disk_ends_the_load_at_once(small_disk, monkeypatch):
             reset_analysis_tables(engine)
             load_frame(engine, analysis_users, generate_users(500), progress=False)
             orders = generate_orders(ORDERS, 500)
-            raised = outcome_within(
-                240, lambda: load_frame(engine, analysis_orders, orders, progress=False))
+            with killed_on_failure(local):
+                raised = outcome_within(
+                    240, lambda: load_frame(engine, analysis_orders, orders, progress=False))
         finally:
             engine.dispose()
         assert isinstance(raised, NoSpaceLeft), repr(raised)
         message = str(raised)
         assert "TiDB's disk is full" in message and str(local.data_dir) in message
-        assert "no space left on device" in message.lower() and "crm-tidb up" in message
-        # `crm-tidb down` works on the full disk too (it wrote a marker file there first).
-        outcome = outcome_within(330, lambda: stop_local_tidb(local, stall_timeout=60,
-                                                              max_wait=300))
-        assert outcome is None, repr(outcome)
-        assert not local_tidb_status(local).running
+        assert "no space left" in message.lower() and "crm-tidb up" in message
+        # `crm-tidb down` on the full disk ends, one way or the other, within its bounds: the
+        # server stops, or (its shutdown stuck after the full disk: 2 of 7 runs here) the
+        # stop gives up with TiDBStillStopping, which says how to end it (kill -9, then up).
+        with killed_on_failure(local):
+            outcome = outcome_within(150, lambda: stop_local_tidb(local, stall_timeout=30,
+                                                                  max_wait=120))
+        if outcome is not None:
+            assert isinstance(outcome, TiDBStillStopping), repr(outcome)
+            assert "kill -9" in str(outcome) and "crm-tidb up" in str(outcome)
+            os.kill(local_tidb_status(local).pid, signal.SIGKILL)
+        else:
+            assert not local_tidb_status(local).running
+
+
+@contextmanager
+def killed_on_failure(local):
+    """SIGKILL the test's server if the block fails: a hung one would hang the clean-up too."""
+    try:
+        yield
+    except BaseException:
+        pid = local_tidb_status(local).pid
+        if pid is not None:
+            os.kill(pid, signal.SIGKILL)
+        raise
