@@ -96,7 +96,7 @@ class ServerDiskWatch:
         """Read the log written since the last check; True once it says the disk is full.
 
         A disk with no room left at all counts too: the log lives on that disk, so TiDB's
-        line about it may never be written (a hung load, seen in 1 of 6 runs of the test).
+        line about it may never be written, and the load would wait out its read timeout.
         """
         if self.found is not None or self.local is None:
             return self.found is not None
