@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,8 @@ from dotenv.parser import parse_stream
 from dotenv.variables import Variable, parse_variables
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
+from sqlalchemy_tidb.connect import timeouts_from, tls_policy
+from sqlalchemy_tidb.exc import InvalidDialectOption
 
 from crm_helpers.errors import ConfigError
 
@@ -217,7 +220,17 @@ def _url_problem(raw_url: str) -> str | None:
             at < 0 and "@" in query):
         return ("the user name or password in TIDB_URL holds a character that URLs reserve "
                 "(@ : / ? # % or a space)")
+    # '%41' is read as 'A', so an unencoded '%' is only detectable when no two hex digits
+    # follow it; then it is refused rather than kept as a literal by chance.
+    if _BARE_PERCENT.search(rest[:max(at, 0)]):
+        return ("the user name or password in TIDB_URL holds a '%' that is not followed by two "
+                "hex digits: a '%' of the password itself must be written %25 (URLs read "
+                "'%XX' as one encoded character, e.g. '%41' as 'A')")
     return None
+
+
+# A '%' that does not start a percent-encoded byte.
+_BARE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 
 _ENCODE_ADVICE = (" Special characters in the user name and password must be percent-encoded: "
@@ -247,17 +260,32 @@ def _settings_from_url(raw_url: str, common: dict) -> Settings:
     ca_path = common.pop("ca_path") or url.query.get("ssl_ca")
     options = tuple((name, value) for name, value in url.query.items()
                     if name not in ("charset", "ssl_ca", "plugin") and isinstance(value, str))
+    _check_url_options(url, {name: value for name, value in url.query.items()
+                             if isinstance(value, str)})
     return Settings(
         host=url.host,
         port=DEFAULT_PORT if url.port is None else check_port(url.port, "The port in TIDB_URL"),
         user=url.username or DEFAULT_USER,
         password=url.password or "",
-        database=url.database or DEFAULT_DATABASE,
+        database=plain_name(url.database, "The database in TIDB_URL") if url.database
+        else DEFAULT_DATABASE,
         ca_path=ca_path if isinstance(ca_path, str) else None,
         external=True,
         options=options,
         **common,
     )
+
+
+def _check_url_options(url: URL, options: dict[str, str]) -> None:
+    """Refuse TIDB_URL's timeout and TLS options now, as the dialect would on first connect."""
+    try:
+        timeouts_from(options)
+        with warnings.catch_warnings():  # the dialect warns about opt-outs when it connects
+            warnings.simplefilter("ignore")
+            tls_policy({name: value for name, value in options.items()
+                        if name.startswith("ssl")})
+    except InvalidDialectOption as exc:
+        raise ConfigError(f"TIDB_URL ({mask_url(url)}): {exc}") from None
 
 
 def check_port(value: object, name: str) -> int:

@@ -6,6 +6,11 @@ Python prints), for an int or a Decimal the number itself. So `9.99` fits a FLOA
 back as 9.99), while `123456789.99`, `Decimal('9.999999999999999999')` (would be 10),
 `Decimal('1E-400')` (would be 0) and `2**53 + 1` (in a DOUBLE) do not. The lesson's models
 (`as_price`) and the loader's checks (`analysis.validation`) both use `float_text_back`.
+
+A float32 (NumPy's, or a pandas `Float32` column; float16 likewise) names the shortest
+decimal that gives the same float32 back, `str(np.float32(x))`: 0.1f is 0.1, not its binary
+value 0.10000000149011612. The loader sends that decimal (`float_texts`), so a DOUBLE column
+gets 0.1 and a FLOAT column the very same float32.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from decimal import Decimal, InvalidOperation
 from numbers import Integral, Real
 
 import numpy as np
+import pandas as pd
 
 
 def is_number(value: object) -> bool:
@@ -51,3 +57,16 @@ def is_exact(value: Real | Decimal, single_precision: bool) -> bool:
     """True if the column gives `value` back as the same number (see the module's rule)."""
     back = float_text_back(value, single_precision)
     return back is not None and Decimal(back) == given_decimal(value)
+
+
+def is_narrow_float(values: pd.Series) -> bool:
+    """True for a column of float16 or float32 numbers (NumPy's, pandas' Float32, Arrow's)."""
+    return getattr(values.dtype, "numpy_dtype", values.dtype) in (np.float16, np.float32)
+
+
+def float_texts(values: pd.Series) -> np.ndarray:
+    """A float column's numbers as text; float16s and float32s as the decimals they print as."""
+    width = getattr(values.dtype, "numpy_dtype", values.dtype) if is_narrow_float(values) \
+        else np.dtype("float64")
+    # NumPy's str() of a float is the shortest text that reads back as the same value.
+    return values.to_numpy(width, na_value=np.nan).astype(str)

@@ -48,6 +48,8 @@ SAME_EVERYWHERE = {
     "tests/lesson/test_bad_input_lesson.py",
     "tests/analysis/test_bad_input_analysis.py",
     "tests/local/test_bad_input_local.py",
+    "tests/test_bad_input_more.py",
+    "tests/analysis/test_float32_loading.py",
     "tests/test_config.py",
     "tests/test_language.py",
     "tests/local/test_tidb_build.py",

@@ -138,12 +138,22 @@ def test_env_file_references_to_set_variables_and_defaults_still_work(tmp_path):
     ("tidb://root:Hid?den-Pw@127.0.0.1:4000/db", "percent-encoded"),
     ("tidb://root:Hid#den-Pw@127.0.0.1:4000/db", "percent-encoded"),
     ("tidb://root:Hidden-Pw@127.0.0.1:40x0/db", "port is a number"),
+    ("tidb://root:Hid%zen-Pw@127.0.0.1:4000/db", "'%' that is not followed by two hex.*%25"),
+    ("tidb://root:Hidden-Pw%@127.0.0.1:4000/db", "'%' that is not followed by two hex.*%25"),
+    ("tidb://root:Hidden-Pw%4@127.0.0.1:4000/db", "'%' that is not followed by two hex.*%25"),
+    ("tidb://ro%ot:Hidden-Pw@127.0.0.1:4000/db", "'%' that is not followed by two hex.*%25"),
 ])
 def test_url_mistakes_are_named_without_the_password(url, wrong):
     with pytest.raises(ConfigError, match=wrong) as caught:
         settings_from({"TIDB_URL": url})
     assert "quote_plus" in str(caught.value)
     assert "Hid" not in str(caught.value).replace("quote_plus", "")
+
+
+def test_a_percent_encoded_password_is_decoded_once():
+    # '%25' is a literal '%', '%41' an 'A': the rule the refusal above points to.
+    settings = settings_from({"TIDB_URL": "tidb://root:a%25b%41@127.0.0.1:4000/db"})
+    assert settings.password == "a%bA"
 
 
 def test_env_file_references_to_the_process_environment_are_set(tmp_path, monkeypatch):

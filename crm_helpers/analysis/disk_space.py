@@ -20,6 +20,7 @@ import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+import pymysql
 from sqlalchemy import Engine
 
 from crm_helpers.errors import ConfigError, LoadFailed, NoSpaceLeft
@@ -29,6 +30,8 @@ from crm_helpers.local.server import LocalTiDB, local_tidb
 NO_SPACE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 #: A disk with less free space than this is taken for full when a batch fails on it.
 FULL_DISK_BYTES = 64 * 2**20
+#: A disk with less free space than this while a load runs is full: the store cannot write.
+EMPTY_DISK_BYTES = 2**20
 #: TiDB's store (unistore, on badger) writes this in its log when a write finds the disk full.
 DISK_FULL_LOG_TEXT = b"no space left on device"
 
@@ -69,15 +72,17 @@ class ServerDiskWatch:
         self._thread: threading.Thread | None = None
 
     def start(self, on_full: Callable[[], None]) -> None:
-        """Check the log every `interval` s in a thread; `on_full()` once it says disk full."""
+        """Check the log every `interval` s in a thread; once it says the disk is full, call
+        `on_full()`, and again each interval until `stop()`."""
         if self.local is None:
             return
 
         def watch() -> None:
             while not self._stop.wait(self.interval):
                 if self.check():
+                    # Again each interval until stopped: a worker that opened its connection
+                    # just after a cut would otherwise wait out its read timeout (300 s).
                     on_full()
-                    return
 
         self._thread = threading.Thread(target=watch, name="crm-load disk watch", daemon=True)
         self._thread.start()
@@ -88,9 +93,20 @@ class ServerDiskWatch:
             self._thread.join(5)
 
     def check(self) -> bool:
-        """Read the log written since the last check; True once it says the disk is full."""
+        """Read the log written since the last check; True once it says the disk is full.
+
+        A disk with no room left at all counts too: the log lives on that disk, so TiDB's
+        line about it may never be written, and the load would wait out its read timeout.
+        """
         if self.found is not None or self.local is None:
             return self.found is not None
+        free = None
+        with contextlib.suppress(OSError):
+            free = shutil.disk_usage(self.local.home).free
+        if free is not None and free < EMPTY_DISK_BYTES:
+            self.found = (f"(nothing in its log, which is on the same disk) no space left: "
+                          f"{free} bytes free on the disk of {self.local.data_dir}")
+            return True
         with contextlib.suppress(OSError), open(self.local.log_file, "rb") as log:
             log.seek(self._offset)
             new = log.read()
@@ -128,13 +144,28 @@ class ServerDiskWatch:
 
 
 def cut_connections(connections: Iterable[object]) -> None:
-    """Shut the sockets of PyMySQL connections, so statements waiting on them fail at once."""
+    """Shut the sockets of PyMySQL connections, so statements waiting on them fail at once.
+
+    Each cut connection fails its next write with PyMySQL's OperationalError 2013: PyMySQL
+    itself, when a cut lands while it sends a LOAD DATA file, closes the socket and then
+    writes the file's end marker to it, which raised a bare AttributeError ('NoneType'
+    object has no attribute 'settimeout') that no database error handler catches.
+    """
     for connection in list(connections):
         driver = getattr(connection, "driver_connection", connection)
+        if driver is None or getattr(driver, "write_packet", None) is _cut_write:
+            continue
+        with contextlib.suppress(AttributeError, TypeError):
+            driver.write_packet = _cut_write  # on this connection object only
         sock = getattr(driver, "_sock", None)
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
+
+
+def _cut_write(payload: bytes) -> None:
+    raise pymysql.err.OperationalError(
+        2013, "Lost connection to MySQL server during query (cut: the server's disk is full)")
 
 
 def _local_server_of(engine: Engine) -> LocalTiDB | None:

@@ -3,6 +3,11 @@
 Strings travel enclosed in quotes with backslash escapes that `LOAD DATA` undoes exactly,
 so any text a DataFrame holds is stored as it is (backslashes, quotes, NUL, `\\N`, emoji);
 NULL travels as an unquoted `\\N`.
+
+Numbers of a float32 column (NumPy's or pandas' `Float32`; float16 too) travel as the
+shortest decimal that gives the same float32 back (`str(np.float32(x))`): 0.1f arrives as 0.1
+in a DOUBLE column too, not as the float32's binary value 0.10000000149011612, which no
+analyst typed. A FLOAT column stores the very same float32 either way.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from sqlalchemy import DateTime, Enum, Float, String, Table
 
 from crm_helpers.analysis.validation import base_type
 from crm_helpers.config import sql_identifier
+from crm_helpers.numbers import float_texts
 
 # The CSV dialect `_load_csv` declares to LOAD DATA and `csv_text` writes: fields separated
 # by commas, text enclosed in double quotes with backslash escapes (for backslash, quote,
@@ -49,7 +55,7 @@ def csv_text(table: Table, batch: pd.DataFrame) -> str:
             unit = "us" if getattr(kind, "fsp", None) else "s"
             text = np.datetime_as_string(values.to_numpy(f"datetime64[{unit}]"), unit=unit)
         elif isinstance(kind, Float):
-            text = values.to_numpy("float64", na_value=np.nan).astype(str)
+            text = float_texts(values)
         else:
             text = np.array([str(int(value)) if not gone else "" for value, gone
                              in zip(values.tolist(), missing, strict=True)], dtype=object)
@@ -59,3 +65,4 @@ def csv_text(table: Table, batch: pd.DataFrame) -> str:
     if not fields or not len(batch):
         return ""
     return "\n".join(",".join(row) for row in zip(*fields, strict=True)) + "\n"
+

@@ -96,7 +96,8 @@ def _scalar(name: str, value: object, inside: bool = False) -> Any:
         raise InvalidInput(f"{where}the Enum member {value}: give its name ({value}.name, as "
                            "the models store it) or its value.")
     if value is pd.NaT or value is pd.NA or (isinstance(value, float | np.floating | Decimal)
-                                             and not _finite(value)):
+                                             and not _finite(value)) or (
+            isinstance(value, np.datetime64) and np.isnat(value)):
         raise InvalidInput(f"{where}{value!r}, which SQL cannot compare: give None for NULL "
                            "(IS NULL finds missing values), or a finite number.")
     if isinstance(value, dt.timedelta | np.timedelta64):

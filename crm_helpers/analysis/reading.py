@@ -4,10 +4,12 @@ Both paths give the same values with the same dtypes (integers int64, floats flo
 `gender` categorical), so callers never need to know which one served them; the frame's
 `attrs["read_path"]` says which did.
 
-Chunked reads (`chunksize=`) always take PyMySQL's path, whose unbuffered cursor keeps one
-chunk in memory: connectorx's Arrow stream holds Python's GIL while it waits for TiDB, so no
-thread can give up on it and a frozen server would hang the reader for good, while PyMySQL's
-socket honours the read timeout (TIDB_READ_TIMEOUT) and raises TiDBTimeout.
+Chunked reads (`chunksize=`) stream connectorx's Arrow batches from a child process
+(`child_stream`), one chunk at a time: connectorx's stream holds Python's GIL while it waits
+for TiDB, so in this process no thread could give up on a frozen server, while the child can
+be waited on for at most the read timeout (TIDB_READ_TIMEOUT) and killed (TiDBTimeout). When
+connectorx cannot serve the query, chunks come from PyMySQL's unbuffered cursor, which
+honours the same timeout.
 
 A read must never write: connectorx runs what it is given in autocommit, so `read_frame`
 accepts one query only (SELECT, WITH ... SELECT, TABLE, SHOW, EXPLAIN, DESCRIBE) and
@@ -28,6 +30,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy_tidb.connect import DEFAULT_READ_TIMEOUT
 
+from crm_helpers.analysis.child_stream import ChildStreamFailed, child_tables
 from crm_helpers.analysis.frames import bound_statement, tidy_dtypes
 from crm_helpers.analysis.queries import ROW_QUERIES, NotAQuery, checked_query, query_failed
 from crm_helpers.config import mask_url
@@ -60,14 +63,15 @@ def read_frame(engine: Engine, query: Executable | str, *, params: dict[str, Any
         # engine learns whether its connections are encrypted.
         with connection_errors(engine.url), engine.connect():
             pass
-    # SHOW, EXPLAIN and DESCRIBE take the pandas path, in a transaction that is rolled back;
-    # so do chunked reads (see the module's docstring: connectorx's stream cannot time out).
-    url = _connectorx_url(engine) if kind in ROW_QUERIES and not chunksize else None
+    # SHOW, EXPLAIN and DESCRIBE take the pandas path, in a transaction that is rolled back.
+    url = _connectorx_url(engine) if kind in ROW_QUERIES else None
     if url is not None:
         sql = str(statement.compile(dialect=engine.dialect,
                                     compile_kwargs={"literal_binds": True}))
         if engine.dialect.paramstyle in ("format", "pyformat"):
             sql = sql.replace("%%", "%")  # no parameters remain, so undo PyMySQL's escaping
+        if chunksize:
+            return _connectorx_chunks(engine, url, sql, statement, chunksize)
         # connectorx has no read timeout of its own: it runs in a thread that is given up on
         # after the engine's read timeout, as PyMySQL's own wait would be.
         limit = Deadline(engine.url)
@@ -79,13 +83,38 @@ def read_frame(engine: Engine, query: Executable | str, *, params: dict[str, Any
         except (KeyboardInterrupt, SystemExit, TiDBTimeout):
             raise
         except BaseException as exc:  # connectorx's Rust panics are BaseExceptions
-            reason = str(exc)
-            if engine.url.password:  # its errors may quote the URL it was given
-                for secret in {engine.url.password, quote(engine.url.password, safe="")}:
-                    reason = reason.replace(secret, "***")
-            warnings.warn(f"connectorx could not run the query ({reason}); using "
+            warnings.warn(f"connectorx could not run the query ({_masked(engine, exc)}); using "
                           "pandas.read_sql.", stacklevel=2)
     return _read_with_pandas(engine, statement, chunksize)
+
+
+def _connectorx_chunks(engine: Engine, url: str, sql: str, statement: Executable,
+                       chunksize: int) -> Iterator[pd.DataFrame]:
+    """Frames of `chunksize` rows from connectorx in a child process (child_stream)."""
+    limit = Deadline(engine.url)
+    yielded = False
+    try:
+        for table in child_tables(url, sql, chunksize, limit.seconds, limit.timeout):
+            yield _normalized(table.to_pandas(split_blocks=True, self_destruct=True),
+                              "connectorx")
+            yielded = True
+    except ChildStreamFailed as exc:
+        if yielded:  # rows were handed out: starting again would repeat them
+            raise ChildStreamFailed(
+                f"Reading the query's rows broke off after some chunks ({_masked(engine, exc)})"
+                ". Check that TiDB still runs (`crm-tidb status`), then read again.") from None
+        warnings.warn(f"connectorx could not run the query ({_masked(engine, exc)}); using "
+                      "pandas.read_sql.", stacklevel=2)
+        yield from _pandas_chunks(engine, statement, chunksize)
+
+
+def _masked(engine: Engine, error: BaseException) -> str:
+    """The text of a connectorx error, without the password its URL may have quoted."""
+    reason = str(error)
+    if engine.url.password:
+        for secret in {engine.url.password, quote(engine.url.password, safe="")}:
+            reason = reason.replace(secret, "***")
+    return reason
 
 
 # The TLS options with which connectorx verifies the server exactly as PyMySQL would.
@@ -126,6 +155,14 @@ class Deadline:
         given = url.query.get("read_timeout")
         self.seconds = float(given) if isinstance(given, str) else DEFAULT_READ_TIMEOUT
 
+    def timeout(self) -> TiDBTimeout:
+        """The error for rows that did not come within the read timeout."""
+        return TiDBTimeout(
+            f"TiDB at {self.url.host}:{self.url.port or 4000} did not deliver the query's "
+            f"rows within the read timeout (TIDB_READ_TIMEOUT, now {self.seconds:g} s): the "
+            "query runs longer than that, or the server froze. Raise TIDB_READ_TIMEOUT for "
+            f"longer reads. URL used: {mask_url(self.url)}")
+
     def run(self, call: Callable[[], Any]) -> Any:
         """`call()`'s result, or TiDBTimeout once it has run for longer than the timeout."""
         outcome: dict[str, Any] = {}
@@ -141,11 +178,7 @@ class Deadline:
         worker.start()
         worker.join(self.seconds)
         if worker.is_alive():
-            raise TiDBTimeout(
-                f"TiDB at {self.url.host}:{self.url.port or 4000} did not deliver the query's "
-                f"rows within the read timeout (TIDB_READ_TIMEOUT, now {self.seconds:g} s): the "
-                "query runs longer than that, or the server froze. Raise TIDB_READ_TIMEOUT for "
-                f"longer reads. URL used: {mask_url(self.url)}")
+            raise self.timeout()
         if "error" in outcome:
             raise outcome["error"]
         return outcome["value"]

@@ -32,7 +32,13 @@ from sqlalchemy.types import TypeDecorator
 
 from crm_helpers.analysis.schema import analysis_orders, analysis_users
 from crm_helpers.errors import CrmError, InvalidInput
-from crm_helpers.numbers import float_text_back, is_exact, is_number
+from crm_helpers.numbers import (
+    float_text_back,
+    float_texts,
+    is_exact,
+    is_narrow_float,
+    is_number,
+)
 
 
 class InvalidFrame(InvalidInput):
@@ -133,7 +139,9 @@ def _column_problem(values: pd.Series, column: Column) -> str | None:
             shown = f" such as {example!r}" if example is not None else ""
             return (f"column {name!r} must hold numbers (int, float, or a Decimal a float "
                     f"holds exactly), not {values.dtype} values{shown}")
-        numbers = values.to_numpy("float64", na_value=np.nan)
+        # A float32 (float16) is the decimal it prints as: what the loader sends (float_texts).
+        numbers = (float_texts(values).astype("float64") if is_narrow_float(values)
+                   else values.to_numpy("float64", na_value=np.nan))
         if pd.api.types.is_integer_dtype(values):
             inexact = (numbers.astype("int64") != values.to_numpy("int64", na_value=0)) & ~missing
             if inexact.any():

@@ -176,6 +176,8 @@ class TiDBDialectMixin:
         event.listen(engine, "handle_error", refine_tidb_error, retval=True)
         # SELECTs given tidb_as_of_timestamp read the past (sqlalchemy_tidb.stale_read).
         event.listen(engine, "before_execute", stale_read.apply_as_of_timestamp, retval=True)
+        # exec_driver_sql() skips before_execute: its per-call tidb_read_staleness is refused here.
+        event.listen(engine, "before_cursor_execute", stale_read.refuse_staleness_on_driver_sql)
 
     def set_engine_execution_options(self, engine: Any, opts: Any) -> None:
         # Checked now: the check on each new connection would come after the pool had handed

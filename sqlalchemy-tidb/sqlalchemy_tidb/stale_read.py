@@ -6,7 +6,9 @@ Two options, on an engine, a connection, a session's connection or one statement
   seconds old (session variable `tidb_read_staleness = -N`). TiDB picks the read timestamp
   within that window. It is a connection setting, so it goes on an engine or a connection
   (`session.connection(execution_options=...)`, `Session(bind=engine.execution_options(...))`);
-  on a single statement it is refused. The pool sets it back to 0 when the connection returns.
+  on a single statement (`select(...).execution_options(...)`, or `execute(...)`'s and
+  `session.execute(...)`'s `execution_options=`) it is refused, not silently ignored. The
+  pool sets it back to 0 when the connection returns.
 - `tidb_as_of_timestamp=<datetime or ISO text>`: each SELECT reads the data as it was at that
   instant (`FROM t AS OF TIMESTAMP ...` for every table the SELECT names). An aware datetime is
   exact; a naive one, or text without an offset, is this machine's local time, as Python's
@@ -34,6 +36,12 @@ from sqlalchemy_tidb.exc import InvalidDialectOption
 READ_STALENESS = "tidb_read_staleness"
 #: The execution option that makes SELECTs read the data of one past instant.
 AS_OF_TIMESTAMP = "tidb_as_of_timestamp"
+
+_ONE_STATEMENT = (
+    f"{READ_STALENESS} is a connection setting and does nothing on one statement: put "
+    "it on the engine or connection (connection.execution_options(...), or "
+    "session.connection(execution_options={...})), or give this statement "
+    f"{AS_OF_TIMESTAMP}=<a past instant>.")
 
 # TiDB keeps the variable in a 32-bit integer; far more than any GC life time anyway.
 _MAX_STALENESS = 2**31 - 1
@@ -101,13 +109,9 @@ def check_execution_options(options: Mapping[str, Any]) -> None:
 def apply_as_of_timestamp(connection: Any, statement: Any, multiparams: Any, params: Any,
                           execution_options: Mapping[str, Any]) -> tuple[Any, Any, Any]:
     """The `before_execute` listener: AS OF TIMESTAMP on SELECTs given the option."""
-    if READ_STALENESS in getattr(statement, "_execution_options", {}):
+    if _staleness_for_one_statement(connection, statement, execution_options):
         # SQLAlchemy would ignore a connection characteristic given to one statement.
-        raise InvalidDialectOption(
-            f"{READ_STALENESS} is a connection setting and does nothing on one statement: put "
-            "it on the engine or connection (connection.execution_options(...), or "
-            "session.connection(execution_options={...})), or give this statement "
-            f"{AS_OF_TIMESTAMP}=<a past instant>.")
+        raise InvalidDialectOption(_ONE_STATEMENT)
     value = execution_options.get(AS_OF_TIMESTAMP)
     if value is None:
         return statement, multiparams, params
@@ -120,6 +124,32 @@ def apply_as_of_timestamp(connection: Any, statement: Any, multiparams: Any, par
             f"f\"SELECT * FROM t {{sqlalchemy_tidb.stale_read.as_of_clause(when)}}\", or "
             "use select().")
     return statement, multiparams, params  # writes and DDL read the current data
+
+
+def refuse_staleness_on_driver_sql(connection: Any, cursor: Any, statement: str,
+                                   parameters: Any, context: Any, executemany: bool) -> None:
+    """The `before_cursor_execute` listener: refuse `tidb_read_staleness` given to one
+    `exec_driver_sql()` call (before_execute does not see those)."""
+    if (context is not None and getattr(context, "compiled", None) is None
+            and _staleness_for_one_statement(connection, None, context.execution_options)):
+        raise InvalidDialectOption(_ONE_STATEMENT)
+
+
+def _staleness_for_one_statement(connection: Any, statement: Any,
+                                 execution_options: Mapping[str, Any]) -> bool:
+    """Whether `tidb_read_staleness` was given to this statement or this execute() call.
+
+    `execution_options` merges the statement's, the connection's (with the engine's) and those
+    of `execute(..., execution_options=...)` / `session.execute(...)`: a value there that the
+    connection itself does not carry came with the statement or the call.
+    """
+    if READ_STALENESS in getattr(statement, "_execution_options", {}):
+        return True
+    if READ_STALENESS not in execution_options:
+        return False
+    on_connection = connection.get_execution_options()
+    return (READ_STALENESS not in on_connection
+            or on_connection[READ_STALENESS] != execution_options[READ_STALENESS])
 
 
 class ReadStalenessCharacteristic(ConnectionCharacteristic):

@@ -159,3 +159,34 @@ def test_read_staleness_on_one_statement_is_refused_not_ignored(engine: Engine,
     with engine.connect() as connection, pytest.raises(InvalidDialectOption,
                                                        match="connection setting"):
         connection.execute(query)
+
+
+@pytest.mark.parametrize("where", ["connection.execute", "session.execute", "exec_driver_sql"])
+def test_read_staleness_given_to_one_execute_call_is_refused_not_ignored(
+        engine: Engine, notes: Table, where: str) -> None:
+    options = {"tidb_read_staleness": STALENESS}
+    with pytest.raises(InvalidDialectOption, match="connection setting"):
+        if where == "session.execute":
+            with Session(engine) as session:
+                session.execute(select(notes.c.name), execution_options=options)
+        else:
+            with engine.connect() as connection:
+                if where == "exec_driver_sql":
+                    connection.exec_driver_sql("SELECT name FROM stale_notes",
+                                               execution_options=options)
+                else:
+                    connection.execute(select(notes.c.name), execution_options=options)
+
+
+def test_read_staleness_of_the_session_connection_may_be_repeated_on_its_statements(
+        single_connection_engine: Engine, notes: Table) -> None:
+    engine = single_connection_engine
+    write(engine, notes, "before")
+    time.sleep(GAP)
+    write(engine, notes, "after")
+    options = {"tidb_read_staleness": STALENESS}
+    with Session(engine) as session:
+        session.connection(execution_options=options)
+        # The same value as the connection's changes nothing, so it is not refused.
+        assert names(session.scalars(select(notes.c.name), execution_options=options)) \
+            == ["before"]

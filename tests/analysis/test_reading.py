@@ -14,7 +14,7 @@ from sqlalchemy import select
 from crm_helpers.analysis import reading
 from crm_helpers.analysis.reading import read_frame
 from crm_helpers.analysis.schema import analysis_orders
-from crm_helpers.errors import InvalidInput
+from crm_helpers.errors import CrmError, InvalidInput
 from tests.conftest import loaded_analysis_database
 
 JOINED = ("SELECT o.oid, o.uid, u.name, u.gender, o.price, o.ordered_at FROM orders o "
@@ -61,13 +61,30 @@ def test_select_statements_are_accepted(loaded_analysis_engine):
 
 def test_chunks_are_bounded_and_add_up(loaded_analysis_engine, monkeypatch):
     whole = read_frame(loaded_analysis_engine, "SELECT * FROM orders ORDER BY oid")
-    for _ in range(2):
+    for path in ("connectorx", "pandas.read_sql"):
         chunks = list(read_frame(loaded_analysis_engine, "SELECT * FROM orders ORDER BY oid",
                                  chunksize=1_200))
         assert max(len(chunk) for chunk in chunks) <= 1_200
+        assert {chunk.attrs["read_path"] for chunk in chunks} == {path}
         pd.testing.assert_frame_equal(pd.concat(chunks, ignore_index=True), whole,
                                       check_like=False)
         monkeypatch.setattr(reading, "connectorx", None)
+
+
+def test_chunks_of_an_empty_result_are_one_empty_frame_on_both_paths(
+        loaded_analysis_engine, monkeypatch):
+    query = "SELECT oid, price FROM orders WHERE oid < 0"
+    fast = list(read_frame(loaded_analysis_engine, query, chunksize=10))
+    monkeypatch.setattr(reading, "connectorx", None)
+    slow = list(read_frame(loaded_analysis_engine, query, chunksize=10))
+    assert [len(chunk) for chunk in fast] == [len(chunk) for chunk in slow] == [0]
+    assert list(fast[0].columns) == list(slow[0].columns) == ["oid", "price"]
+
+
+def test_a_chunked_query_the_server_refuses_gets_the_clear_error(loaded_analysis_engine):
+    with pytest.warns(UserWarning, match="connectorx could not run"), \
+            pytest.raises(CrmError, match="no_such_column"):
+        list(read_frame(loaded_analysis_engine, "SELECT no_such_column FROM orders", chunksize=10))
 
 
 def test_tls_urls_are_verified_by_connectorx_or_take_the_pymysql_path(loaded_analysis_engine):
