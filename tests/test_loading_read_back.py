@@ -83,13 +83,15 @@ class RecordingBar:
 
 def test_every_batch_counts_as_loaded_only_after_its_read_back(engine, monkeypatch):
     read: list[tuple[int, int]] = []
+    read_through_indexes: list[tuple[int, int]] = []
     lock = threading.Lock()
     real_read_back = confirm.read_back
 
-    def recording_read_back(cursor, table, batches):
-        real_read_back(cursor, table, batches)
+    def recording_read_back(cursor, table, batches, through_indexes=True):
+        real_read_back(cursor, table, batches, through_indexes=through_indexes)
         with lock:
-            read.extend((batch.first, batch.last) for batch in batches)
+            ranges = [(batch.first, batch.last) for batch in batches]
+            (read_through_indexes if through_indexes else read).extend(ranges)
 
     bars: list[RecordingBar] = []
 
@@ -102,7 +104,9 @@ def test_every_batch_counts_as_loaded_only_after_its_read_back(engine, monkeypat
     monkeypatch.setattr(loader, "tqdm", bar)
     orders = generate_orders(9_000, N_USERS)
     report = load_frame(engine, analysis_orders, orders, batch_rows=1_000, workers=3)
-    assert sorted(read) == [(start, start + 999) for start in range(1, 9_001, 1_000)]
+    every_batch = [(start, start + 999) for start in range(1, 9_001, 1_000)]
+    assert sorted(read) == every_batch
+    assert sorted(read_through_indexes) == every_batch  # once loading was over
     assert bars[0].counted == report.loaded == 9_000
     assert bars[0].too_early == []
 
@@ -137,11 +141,11 @@ def test_a_failing_read_back_stops_the_load_and_a_rerun_ends_exact(engine, monke
     real_read_back = confirm.read_back
     calls = []
 
-    def failing_second(cursor, table, batches):
+    def failing_second(cursor, table, batches, **options):
         calls.append(len(batches))
         if len(calls) == 2:
             raise TableDamaged("the read-back found rows missing")
-        real_read_back(cursor, table, batches)
+        real_read_back(cursor, table, batches, **options)
 
     monkeypatch.setattr(confirm, "read_back", failing_second)
     orders = generate_orders(20_000, N_USERS)
