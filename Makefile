@@ -72,6 +72,7 @@ tutorial: tidb-up  ## run the tutorial's own program (examples/tutorial_main.py)
 
 bench: tidb-up  ## loading and reading benchmark (BENCH_ROWS, default 1,000,000)
 	$(BIN)/python benchmarks/bench.py
+	$(BIN)/python benchmarks/notebook_time.py
 
 lint: setup
 	$(BIN)/ruff check .

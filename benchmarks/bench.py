@@ -180,8 +180,9 @@ def load_helper(engine: Engine, orders: pd.DataFrame) -> None:
 def load_helper_without_read_back(engine: Engine, orders: pd.DataFrame) -> None:
     """load_frame without its read-back after each COMMIT: what that crash safety costs.
 
-    On the local TiDB (unistore) the helper reads every batch back once it is committed, so that
-    a SIGKILL of the server cannot lose acknowledged rows (benchmarks/crash_window.py).
+    On the local TiDB (unistore) the helper reads every batch back once it is committed (on a
+    second connection, while later batches load), so that a SIGKILL of the server cannot lose
+    acknowledged rows (benchmarks/crash_window.py).
     """
     kept, resume.READ_BACK_AFTER_COMMIT = resume.READ_BACK_AFTER_COMMIT, False
     try:
@@ -223,8 +224,10 @@ def measure_loads(engine: Engine, orders: pd.DataFrame, rounds: int) -> list[Mea
                 count = connection.exec_driver_sql(f"SELECT COUNT(*) FROM {table}").scalar_one()
             assert count == len(subset), f"{method} loaded {count} of {len(subset)} rows"
             timings[method].append(seconds)
+            # The machine may be shared: the load average says how busy it was.
             print(f"  load {method:<22} {len(subset):>9,} rows {seconds:8.2f} s "
-                  f"{len(subset) / seconds:>12,.0f} rows/s", flush=True)
+                  f"{len(subset) / seconds:>12,.0f} rows/s  load average "
+                  f"{os.getloadavg()[0]:.2f}", flush=True)
     for method, (_, share, _) in LOADERS.items():
         rows = max(1_000, int(len(orders) * share))
         results.append(Measurement("load", method, rows, statistics.median(timings[method]),
@@ -247,6 +250,10 @@ def print_round_ratios(loads: list[Measurement]) -> None:
               + ", ".join(f"{ratio:.2f}" for ratio in ratios)
               + f" (median {statistics.median(ratios):.2f}, "
                 f"spread {min(ratios):.2f}-{max(ratios):.2f})", flush=True)
+    costs = [helper_seconds / without for helper_seconds, without in zip(
+        helper.round_seconds, by_method["helper_no_read_back"].round_seconds, strict=True)]
+    print("  read_back_cost per round: " + ", ".join(f"{cost:.2f}" for cost in costs)
+          + f" (median {statistics.median(costs):.2f})", flush=True)
 
 
 # --- reading (each in its own process) -----------------------------------------------------
@@ -405,6 +412,7 @@ def main() -> int:
     path.write_text(json.dumps({
         "rows": n_rows, "rounds": rounds, "machine": platform.machine(), "cpus": os.cpu_count(),
         "python": platform.python_version(), "when": stamp,
+        "load_average_at_end": os.getloadavg(),
         "results": [{**asdict(r), "rows_per_second": r.rows_per_second} for r in results],
         "summary": ratios}, indent=2))
     print(f"Results written to {path}")

@@ -6,9 +6,10 @@
 
 unistore keeps a transaction's locks in memory, and TiDB commits all keys but the first in
 the background after COMMIT has returned. Each run starts a throwaway local TiDB (its own
-folder and free ports), loads users, lets them settle, then loads one batch of orders through
-the loader and SIGKILLs tidb-server the moment the batch's load returns: once with the
-read-back after the commit (`resume.READ_BACK_AFTER_COMMIT`) and once without. It then starts
+folder and free ports), loads users, lets them settle, then loads one batch of orders with
+`load_frame` and SIGKILLs tidb-server the moment it returns: once with the read-back after
+the commit (`resume.READ_BACK_AFTER_COMMIT`, run by `confirm.Confirmer`) and once without.
+It then starts
 the server again and counts the orders' rows and index entries and runs ADMIN CHECK TABLE.
 With --cost-rows, it instead measures what the safety costs, side by side on one server:
 `load_frame` of that many orders with and without the read-back (alternating, fresh tables
@@ -35,7 +36,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from crm_helpers.analysis import loader, resume
+from crm_helpers.analysis import resume
 from crm_helpers.analysis.generate import default_user_count, generate_orders, generate_users
 from crm_helpers.analysis.loader import load_frame
 from crm_helpers.analysis.schema import analysis_engine, analysis_orders, analysis_users
@@ -87,15 +88,15 @@ def _kill_after_batch(local: LocalTiDB, engine: Engine, read_back: bool, rows: i
     time.sleep(2.0)  # everything before the measured batch is on disk well before the kill
     orders = generate_orders(rows, n_users)
     resume.READ_BACK_AFTER_COMMIT = read_back
-    connection = engine.raw_connection()
-    started = time.monotonic()
-    loader._load_batch(connection, analysis_orders, orders)
-    returned = time.monotonic()
-    os.kill(pid, signal.SIGKILL)
-    load_seconds = returned - started
+    try:
+        # The whole loader (a batch of `rows`): it returns once its batches count as loaded.
+        report = load_frame(engine, analysis_orders, orders, batch_rows=rows, progress=False)
+        os.kill(pid, signal.SIGKILL)
+    finally:
+        resume.READ_BACK_AFTER_COMMIT = True
+    load_seconds = report.seconds
     while local_tidb_status(local).running:
         time.sleep(0.05)
-    connection.invalidate()
     engine.dispose()
 
     messages: list[str] = []

@@ -63,6 +63,7 @@ SAME_EVERYWHERE = {
     "tests/analysis/test_frames.py",
     "tests/analysis/test_loading.py",
     "tests/analysis/test_loading_integrity.py",
+    "tests/analysis/test_loading_read_back.py",
     "tests/analysis/test_reading.py",
     "tests/analysis/test_read_only.py",
     "tests/analysis/test_statistics.py",

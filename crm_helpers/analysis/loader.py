@@ -5,7 +5,8 @@ once on separate connections (the fastest path measured on TiDB, see `benchmarks
 Everything that can be checked before writing is (`validation`: columns, dtypes, ranges,
 duplicate keys, the table's own value rules; here: the engine's LOCAL INFILE switch), so a
 refusal writes nothing. The CSV each batch travels as is `encoding`'s; what makes a load
-resumable after an interruption or a hard kill of the local TiDB is `resume`'s.
+resumable after an interruption or a hard kill of the local TiDB is `resume`'s, and a batch
+counts as loaded only once `confirm` has read it back after its COMMIT.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
+from typing import NoReturn
 
 import numpy as np
 import pandas as pd
@@ -25,8 +27,9 @@ from pymysql.constants import CLIENT
 from sqlalchemy import Engine, Integer, Table, inspect, select
 from sqlalchemy.exc import DBAPIError
 
+from crm_helpers.analysis.confirm import Confirmer
 from crm_helpers.analysis.disk_space import ServerDiskWatch, cut_connections, temp_file_error
-from crm_helpers.analysis.encoding import csv_text, load_data_statement
+from crm_helpers.analysis.encoding import csv_bytes, load_data_statement
 from crm_helpers.analysis.generate import (
     DEFAULT_SEED,
     default_user_count,
@@ -34,7 +37,7 @@ from crm_helpers.analysis.generate import (
     generate_users,
 )
 from crm_helpers.analysis.progress import tqdm
-from crm_helpers.analysis.resume import batches_to_load, read_back_after_commit, repair_if_damaged
+from crm_helpers.analysis.resume import CommittedBatch, batches_to_load, repair_if_damaged
 from crm_helpers.analysis.schema import (
     analysis_dataset,
     analysis_orders,
@@ -211,13 +214,15 @@ def _load_batches(engine: Engine, table: Table, batches: list[pd.DataFrame], wor
                   bar: tqdm) -> WriteMark | None:
     """Load each batch in its own transaction, on up to `workers` connections at once.
 
+    A batch counts as loaded once `Confirmer` has read it back after its COMMIT.
     Returns the mark of the batch committed last (None if there were none).
     """
     local = threading.local()
-    connections = []
+    connections: list = []
     failed = threading.Event()
     lock = threading.Lock()
     last: WriteMark | None = None
+    key = table.primary_key.columns.values()[0].name
     # The local TiDB's store never answers a write once its disk is full: the watch cuts the
     # connections as soon as its log says so, and the error below says what happened.
     disk = ServerDiskWatch(engine, table.name)
@@ -226,47 +231,65 @@ def _load_batches(engine: Engine, table: Table, batches: list[pd.DataFrame], wor
         failed.set()
         cut_connections(connections)
 
-    def load(batch: pd.DataFrame) -> int:
+    def done(batch: CommittedBatch) -> None:
         nonlocal last
-        if failed.is_set():
-            return 0  # another batch failed: start no new one
+        with lock:
+            if last is None or batch.mark.commit_ts > last.commit_ts:
+                last = batch.mark
+            bar.update(batch.rows)
+
+    def load(batch: pd.DataFrame) -> None:
+        if failed.is_set() or confirmer.error is not None:
+            return  # another batch or a read-back failed: start no new one
         try:
             if not hasattr(local, "connection"):
                 local.connection = engine.raw_connection()
                 connections.append(local.connection)
             _load_batch(local.connection, table, batch)
-            # The session's last write transaction is the batch (the read-back only read).
+            # The session's last write transaction is the batch.
             mark = mark_commit(local.connection.cursor(), table.name, len(batch))
-            with lock:
-                if last is None or mark.commit_ts > last.commit_ts:
-                    last = mark
-        except (pymysql.err.MySQLError, DBAPIError, TiDBConnectionError) as exc:
+            confirmer.committed(CommittedBatch(int(batch[key].iloc[0]), int(batch[key].iloc[-1]),
+                                               len(batch), mark))
+        except BaseException as exc:
             failed.set()
-            raise disk.error(exc) or _load_error(table, exc) from exc
-        except LoadFailed as exc:
-            failed.set()
-            full = None if isinstance(exc, NoSpaceLeft) else disk.error(exc)
-            if full is not None:
-                raise full from exc
-            raise
-        except BaseException:
-            failed.set()
-            raise
-        return len(batch)
+            _raise_batch_error(disk, table, exc)
 
+    confirmer = Confirmer(engine, table, done, connections)
     pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="crm-load")
     disk.start(disk_full)
     try:
-        for future in as_completed([pool.submit(load, batch) for batch in batches]):
-            bar.update(future.result())
+        try:
+            confirmer.start()
+        except BaseException as exc:
+            _raise_batch_error(disk, table, exc)
+        try:
+            for future in as_completed([pool.submit(load, batch) for batch in batches]):
+                future.result()
+        finally:
+            # On an error, batches not yet started are dropped; running ones finish or roll
+            # back; those committed are still read back, so they count as loaded.
+            pool.shutdown(wait=True, cancel_futures=True)
+            confirmer.finish()
+        if confirmer.error is not None:
+            _raise_batch_error(disk, table, confirmer.error)
     finally:
         disk.stop()
-        # On an error, batches not yet started are dropped; running ones finish or roll back.
-        pool.shutdown(wait=True, cancel_futures=True)
         for connection in connections:
             with contextlib.suppress(pymysql.err.MySQLError, DBAPIError):
                 connection.close()
     return last
+
+
+def _raise_batch_error(disk: ServerDiskWatch, table: Table, exc: BaseException) -> NoReturn:
+    """Raise what says best what happened to `exc`, met while loading or reading back a batch."""
+    better = None
+    if isinstance(exc, pymysql.err.MySQLError | DBAPIError | TiDBConnectionError):
+        better = disk.error(exc) or _load_error(table, exc)
+    elif isinstance(exc, LoadFailed) and not isinstance(exc, NoSpaceLeft):
+        better = disk.error(exc)
+    if better is None or better is exc:
+        raise exc
+    raise better from exc
 
 
 def _load_batch(connection, table: Table, batch: pd.DataFrame) -> None:
@@ -277,20 +300,17 @@ def _load_batch(connection, table: Table, batch: pd.DataFrame) -> None:
         raise temp_file_error(table.name, len(batch), exc) from exc
     try:
         try:
-            with os.fdopen(handle, "w", encoding="utf-8", newline="") as csv:
-                csv.write(csv_text(table, batch))
+            with os.fdopen(handle, "wb") as csv:
+                csv.write(csv_bytes(table, batch))
         except OSError as exc:
             raise temp_file_error(table.name, len(batch), exc) from exc
-        key = table.primary_key.columns.values()[0].name
-        _load_csv(connection.cursor(), table, list(batch.columns), path,
-                  (int(batch[key].iloc[0]), int(batch[key].iloc[-1])))
+        _load_csv(connection.cursor(), table, list(batch.columns), path)
     finally:
         os.unlink(path)
 
 
-def _load_csv(cursor, table: Table, columns: list[str], path: str,
-              key_range: tuple[int, int] | None = None) -> None:
-    """LOAD DATA LOCAL INFILE of one CSV file in its own transaction, then its read-back."""
+def _load_csv(cursor, table: Table, columns: list[str], path: str) -> None:
+    """LOAD DATA LOCAL INFILE of one CSV file in its own transaction."""
     try:
         # Optimistic: a pessimistic transaction (TiDB's default) would lock every loaded row.
         cursor.execute("BEGIN OPTIMISTIC")
@@ -306,7 +326,6 @@ def _load_csv(cursor, table: Table, columns: list[str], path: str,
             _rollback_quietly(cursor)
             raise
         cursor.execute("COMMIT")
-        read_back_after_commit(cursor, table, key_range)
     except pymysql.err.MySQLError as exc:
         raise _load_error(table, exc) from exc
 

@@ -6,22 +6,26 @@ batches. A hard kill of the local TiDB can leave a batch partly written and a ta
 disagreeing with its rows (see the README's "Durability"). So a load first checks the table
 (`ADMIN CHECK TABLE`) and repairs its indexes, and rewrites a partly present batch whole once
 its rows are shown to be this frame's. After each commit the batch's rows and index entries
-are read back, which has TiDB finish writing the batch instead of doing it in the background.
+are read back (counted), which has TiDB finish writing the batch instead of doing it in the
+background; `confirm.Confirmer` runs `read_back` on a connection of its own while the next batches
+load.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import pandas as pd
 import pymysql
 from sqlalchemy import Engine, Table, func, select
 
 from crm_helpers.analysis.progress import tqdm
-from crm_helpers.analysis.statistics import NO_PRIVILEGE_CODES
+from crm_helpers.analysis.statistics import NO_PRIVILEGE_CODES, WriteMark
 from crm_helpers.config import sql_identifier
 from crm_helpers.errors import LoadFailed, TableDamaged, error_code
 from crm_helpers.local.recovery import check_table, repair_table
 
-#: Read each batch back right after its commit (see benchmarks/crash_window.py).
+#: Read each batch back after its commit before it counts as loaded (benchmarks/crash_window.py).
 READ_BACK_AFTER_COMMIT = True
 
 
@@ -135,10 +139,19 @@ def _counts_agree(connection, table: Table) -> bool:
     return True
 
 
-def read_back_after_commit(cursor, table: Table, key_range: tuple[int, int] | None) -> None:
-    """After a batch's COMMIT on the local TiDB (unistore), `_read_back` it; elsewhere nothing."""
-    if READ_BACK_AFTER_COMMIT and key_range is not None and _on_unistore(cursor):
-        _read_back(cursor, table, key_range)
+@dataclass(frozen=True)
+class CommittedBatch:
+    """A batch whose COMMIT has returned: its key range, its rows, and its commit's mark."""
+
+    first: int
+    last: int
+    rows: int
+    mark: WriteMark
+
+
+def read_back_wanted(cursor) -> bool:
+    """True if committed batches must be read back: on the local TiDB (unistore), unless off."""
+    return READ_BACK_AFTER_COMMIT and _on_unistore(cursor)
 
 
 def _on_unistore(cursor) -> bool:
@@ -151,16 +164,44 @@ def _on_unistore(cursor) -> bool:
     if known is None:
         cursor.execute("SELECT tidb_version()")
         known = "Store: unistore" in cursor.fetchone()[0]
+        cursor.execute("ROLLBACK")  # end the read's transaction
         connection._crm_on_unistore = known
     return known
 
 
-def _read_back(cursor, table: Table, key_range: tuple[int, int]) -> None:
-    """Read the committed batch's rows and index entries, so TiDB finishes writing them."""
-    key = table.primary_key.columns.values()[0].name
-    for index in [None, *sorted(index.name for index in table.indexes)]:
-        hint = f" USE INDEX ({sql_identifier(index, formatted=True)})" if index else ""
-        cursor.execute(f"SELECT COUNT(*) FROM {sql_identifier(table.name, formatted=True)}{hint} "
-                       f"WHERE {sql_identifier(key, formatted=True)} BETWEEN %s AND %s", key_range)
-        cursor.fetchall()
-    cursor.execute("ROLLBACK")  # end the read's transaction
+def read_back(cursor, table: Table, batches: list[CommittedBatch], *,
+              through_indexes: bool = True) -> None:
+    """Count committed batches' rows through the primary key and entries through each index.
+
+    Counting meets every key TiDB has not yet committed in the background, and has TiDB commit
+    it there and then (see the README's "Durability"). Nothing is fetched: one count per
+    index over the batches' key ranges. Both counts come from one snapshot, so they must
+    agree, and the rows must be at least the batches' own; if not, raises TableDamaged.
+    Without `through_indexes` only the rows are counted: a range of the primary key holds no
+    other batch's keys, while an index scan meets (and waits for) batches still committing.
+    """
+    key = sql_identifier(table.primary_key.columns.values()[0].name, formatted=True)
+    name = sql_identifier(table.name, formatted=True)
+    ranges = " OR ".join([f"{key} BETWEEN %s AND %s"] * len(batches))
+    bounds = [bound for batch in batches for bound in (batch.first, batch.last)]
+    indexes = sorted(index.name for index in table.indexes)
+    try:
+        ignore = (" IGNORE INDEX (" + ", ".join(sql_identifier(index, formatted=True)
+                                                for index in indexes) + ")") if indexes else ""
+        cursor.execute(f"SELECT COUNT(*) FROM {name}{ignore} WHERE {ranges}", bounds)
+        rows = cursor.fetchone()[0]
+        entries = {}
+        for index in indexes if through_indexes else []:
+            cursor.execute(f"SELECT COUNT(*) FROM {name} FORCE INDEX "
+                           f"({sql_identifier(index, formatted=True)}) WHERE {ranges}", bounds)
+            entries[index] = cursor.fetchone()[0]
+    finally:
+        cursor.execute("ROLLBACK")  # end the read's transaction (one snapshot for all counts)
+    committed = sum(batch.rows for batch in batches)
+    wrong = {index: count for index, count in entries.items() if count != rows}
+    if rows < committed or wrong:
+        raise TableDamaged(
+            f"Read back after COMMIT, {table.name} holds {rows:,} rows where {committed:,} were "
+            f"just committed (index entries: {entries}): the committed batches did not all "
+            "arrive. Run the same load again: it checks the table, repairs its indexes and "
+            "rewrites what is missing.")

@@ -1,0 +1,187 @@
+"""After COMMIT, batches are read back on a second connection before they count as loaded."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy import BigInteger, Column, DateTime, Double, Integer, MetaData, Table, select
+from sqlalchemy.dialects.mysql import DATETIME
+
+from crm_helpers.analysis import confirm, loader, resume
+from crm_helpers.analysis.generate import generate_orders, generate_users
+from crm_helpers.analysis.loader import load_frame
+from crm_helpers.analysis.reading import read_frame
+from crm_helpers.analysis.resume import CommittedBatch
+from crm_helpers.analysis.schema import (
+    analysis_engine,
+    analysis_orders,
+    analysis_users,
+    reset_analysis_tables,
+)
+from crm_helpers.analysis.statistics import WriteMark
+from crm_helpers.errors import TableDamaged
+from tests.conftest import throwaway_database
+
+N_USERS = 300
+
+numbers_metadata = MetaData()
+numbers = Table(
+    "numbers", numbers_metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("count", Integer, nullable=True, index=True),
+    Column("value", Double, nullable=True),
+    Column("at", DateTime, nullable=True),
+    Column("at_us", DATETIME(fsp=6), nullable=True),
+)
+
+
+@pytest.fixture(scope="module")
+def database(tidb_settings):
+    with throwaway_database(tidb_settings, "crm_pytest_read_back") as name:
+        engine = analysis_engine(tidb_settings, database=name)
+        numbers_metadata.create_all(engine)
+        engine.dispose()
+        yield name
+
+
+@pytest.fixture
+def engine(tidb_settings, database):
+    engine = analysis_engine(tidb_settings, database=database)
+    reset_analysis_tables(engine)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("TRUNCATE TABLE numbers")
+    load_frame(engine, analysis_users, generate_users(N_USERS), progress=False)
+    yield engine
+    engine.dispose()
+
+
+class RecordingBar:
+    """A stand-in for the progress bar that checks each update against what was read back."""
+
+    def __init__(self, read_back_rows, **_) -> None:
+        self.read_back_rows = read_back_rows
+        self.counted = 0
+        self.too_early: list[int] = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *_) -> None:
+        return None
+
+    def update(self, rows: int) -> None:
+        self.counted += rows
+        if self.counted > self.read_back_rows():
+            self.too_early.append(self.counted)
+
+    def reset(self, total: int) -> None:
+        self.counted = 0
+
+
+def test_every_batch_counts_as_loaded_only_after_its_read_back(engine, monkeypatch):
+    read: list[tuple[int, int]] = []
+    read_through_indexes: list[tuple[int, int]] = []
+    lock = threading.Lock()
+    real_read_back = confirm.read_back
+
+    def recording_read_back(cursor, table, batches, through_indexes=True):
+        real_read_back(cursor, table, batches, through_indexes=through_indexes)
+        with lock:
+            ranges = [(batch.first, batch.last) for batch in batches]
+            (read_through_indexes if through_indexes else read).extend(ranges)
+
+    bars: list[RecordingBar] = []
+
+    def bar(**options):
+        made = RecordingBar(lambda: sum(last - first + 1 for first, last in read), **options)
+        bars.append(made)
+        return made
+
+    monkeypatch.setattr(confirm, "read_back", recording_read_back)
+    monkeypatch.setattr(loader, "tqdm", bar)
+    orders = generate_orders(9_000, N_USERS)
+    report = load_frame(engine, analysis_orders, orders, batch_rows=1_000, workers=3)
+    every_batch = [(start, start + 999) for start in range(1, 9_001, 1_000)]
+    assert sorted(read) == every_batch
+    assert sorted(read_through_indexes) == every_batch  # once loading was over
+    assert bars[0].counted == report.loaded == 9_000
+    assert bars[0].too_early == []
+
+
+def test_without_the_read_back_nothing_is_read(engine, monkeypatch):
+    calls = []
+    monkeypatch.setattr(confirm, "read_back", lambda *args: calls.append(args))
+    monkeypatch.setattr(resume, "READ_BACK_AFTER_COMMIT", False)
+    report = load_frame(engine, analysis_orders, generate_orders(3_000, N_USERS),
+                        batch_rows=1_000, progress=False)
+    assert (report.loaded, calls) == (3_000, [])
+
+
+def test_a_read_back_that_finds_rows_missing_says_the_table_is_damaged(engine):
+    load_frame(engine, analysis_orders, generate_orders(2_000, N_USERS), batch_rows=1_000,
+               progress=False)
+    mark = WriteMark(0, 1_000, None, None)
+    connection = engine.raw_connection()
+    try:
+        cursor = connection.cursor()
+        resume.read_back(cursor, analysis_orders, [CommittedBatch(1, 1_000, 1_000, mark),
+                                                   CommittedBatch(1_001, 2_000, 1_000, mark)])
+        with pytest.raises(TableDamaged, match=r"holds 2,000 rows where 2,001 were"):
+            resume.read_back(cursor, analysis_orders,
+                             [CommittedBatch(1, 1_000, 1_000, mark),
+                              CommittedBatch(1_001, 2_001, 1_001, mark)])
+    finally:
+        connection.close()
+
+
+def test_a_failing_read_back_stops_the_load_and_a_rerun_ends_exact(engine, monkeypatch):
+    real_read_back = confirm.read_back
+    calls = []
+
+    def failing_second(cursor, table, batches, **options):
+        calls.append(len(batches))
+        if len(calls) == 2:
+            raise TableDamaged("the read-back found rows missing")
+        real_read_back(cursor, table, batches, **options)
+
+    monkeypatch.setattr(confirm, "read_back", failing_second)
+    orders = generate_orders(20_000, N_USERS)
+    # load_frame repairs and loads what is missing after TableDamaged: here nothing is.
+    report = load_frame(engine, analysis_orders, orders, batch_rows=1_000, workers=1,
+                        progress=False)
+    stored = read_frame(engine, "SELECT oid FROM orders ORDER BY oid")["oid"].tolist()
+    assert stored == list(range(1, 20_001))
+    assert report.rows == 20_000 and len(calls) >= 2
+
+
+def test_numbers_and_times_round_trip_exactly(engine):
+    rng = np.random.default_rng(15)
+    n = 5_000
+    values = rng.standard_normal(n) * 10.0 ** rng.integers(-300, 300, n)
+    values[:6] = [5e-324, 1.7976931348623157e308, -2.2250738585072014e-308, 0.1, 0.0, np.nan]
+    counts = pd.array(rng.integers(-2**31, 2**31, n), dtype="Int64")
+    counts[[1, 7]] = pd.NA
+    at = pd.Timestamp("2025-01-01") + pd.to_timedelta(rng.integers(0, 10**9, n), unit="s")
+    at_us = at + pd.to_timedelta(rng.integers(0, 10**6, n), unit="us")
+    frame = pd.DataFrame({"id": np.arange(1, n + 1, dtype="int64"), "count": counts,
+                          "value": values, "at": at, "at_us": at_us})
+    frame.loc[[2, 9], "at"] = pd.NaT
+    frame.loc[[3], "at_us"] = pd.NaT
+    frame.loc[0, "id"] = -2**63
+    frame.loc[n - 1, "id"] = 2**63 - 1
+    load_frame(engine, numbers, frame, batch_rows=700, progress=False)
+    with engine.connect() as connection:
+        stored = pd.DataFrame(connection.execute(select(numbers).order_by(numbers.c.id)).all(),
+                              columns=list(frame.columns))
+    expected = frame.sort_values("id", ignore_index=True)
+    assert stored["id"].tolist() == expected["id"].tolist()
+    assert [None if pd.isna(c) else int(c) for c in stored["count"]] == \
+        [None if pd.isna(c) else int(c) for c in expected["count"]]
+    given, back = expected["value"].to_numpy(), stored["value"].to_numpy("float64", na_value=np.nan)
+    assert np.array_equal(given, back, equal_nan=True)
+    for column in ("at", "at_us"):
+        assert [None if pd.isna(t) else pd.Timestamp(t) for t in stored[column]] == \
+            [None if pd.isna(t) else t for t in expected[column]]
