@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -47,6 +48,8 @@ def plain(value: Any) -> Any:
         return value.name
     if isinstance(value, np.generic):
         value = value.item()
+    if isinstance(value, Decimal):  # SUM of integers comes back as DECIMAL
+        value = float(value)
     if isinstance(value, float):
         return float(f"{value:.10g}")
     return value
@@ -69,10 +72,14 @@ def frame_rows(frame: pd.DataFrame) -> list[tuple]:
     return [tuple(plain(value) for value in row) for row in frame.itertuples(index=False)]
 
 
+def surplus(rows: list[tuple], other: list[tuple]) -> list[tuple]:
+    """The rows of `rows` that `other` lacks (counting repeats), in a stable order to show."""
+    return sorted((Counter(rows) - Counter(other)).elements(), key=repr)
+
+
 def rows_difference(got: list[tuple], expected: list[tuple]) -> str | None:
     """Rows missing and rows too many, order-insensitive, or None when they are the same."""
-    missing = list((Counter(expected) - Counter(got)).elements())
-    extra = list((Counter(got) - Counter(expected)).elements())
+    missing, extra = surplus(expected, got), surplus(got, expected)
     parts = []
     if missing:
         parts.append(MISSING.format(n=len(missing), rows=rows_text(missing)))
@@ -103,8 +110,7 @@ def state_difference(start: TableState, got: TableState, expected: TableState) -
         got_rows, start_rows = got[table], start[table]
         if Counter(got_rows) == Counter(expected_rows):
             continue
-        gone = list((Counter(expected_rows) - Counter(got_rows)).elements())
-        extra = list((Counter(got_rows) - Counter(expected_rows)).elements())
+        gone, extra = surplus(expected_rows, got_rows), surplus(got_rows, expected_rows)
         parts = []
         if gone:
             kept = [row for row in gone if row in start_rows]

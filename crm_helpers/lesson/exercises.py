@@ -125,6 +125,8 @@ class Question:
             wrong = RAISED.format(error=type(raised.error).__name__, message=raised.error)
         finally:
             self.bench.reset()
+        for secret in getattr(self.bench, "secrets", ()):
+            wrong = wrong and wrong.replace(secret, "***")  # a password the learner pasted in SQL
         if wrong is None:
             self.done = True
             print(f"{name}: {CORRECT}")
