@@ -24,6 +24,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
+import nbformat
 import pytest
 from playwright.sync_api import Browser, Locator, Page, Request, Route, sync_playwright
 
@@ -373,7 +374,11 @@ def test_notebook_04_runs_all_cells_in_jupyterlab(page, lab):
         assert any(JOIN_RESULT in text for text in outputs)
         # The learner's turn, on the same run: answer exercise q1 in its cell and run it.
         add_carol = CRM_APPLICATION[0]
-        output = answer_exercise(page, add_carol.starter, add_carol.solution.strip())
+        committed = nbformat.read(PROJECT_ROOT / "notebooks" / "04_crm_application.ipynb", 4)
+        cell = next(cell.source for cell in committed.cells
+                    if cell.source.startswith(add_carol.starter))
+        answered = add_carol.solution.strip() + "\n" + cell[len(add_carol.starter):]
+        output = answer_exercise(page, add_carol.starter, answered)
         assert wait_until(page, lambda: "q1: Correct" in (output.text_content() or ""),
                           seconds=60), output.text_content()
         assert error_outputs(page) == []
@@ -381,8 +386,8 @@ def test_notebook_04_runs_all_cells_in_jupyterlab(page, lab):
 
 
 def answer_exercise(page: Page, starter: str, answer: str) -> Locator:
-    """Replace the code of the exercise cell that holds `starter` by `answer`, as a learner
-    types it, and run it (Shift+Enter); the cell's output area."""
+    """Replace the code of the exercise cell that starts with `starter` by `answer` (the cell
+    with the learner's code in place of the placeholder), and run it; its output area."""
     cell = notebook_panel(page).locator(".jp-CodeCell").filter(
         has_text=starter.splitlines()[0]).first
     editor = cell.locator(".cm-content")
