@@ -4,6 +4,8 @@ the exercises unanswered."""
 
 from __future__ import annotations
 
+import re
+
 import nbformat
 import pytest
 from nbclient import NotebookClient
@@ -42,6 +44,10 @@ def test_exercise_cells_are_committed_unanswered(key: str) -> None:
     notebook = nbformat.read(NOTEBOOK_DIR / FILES[key], as_version=4)
     for number, cell in enumerate(exercise_cells(notebook, bank), start=1):
         assert f"q{number}.check({bank[number - 1].answer_name})" in cell.source
+        # Code only, no prose: the Japanese edition reuses these cells byte for byte.
+        rest = cell.source[len(bank[number - 1].starter):].splitlines()
+        assert all(re.fullmatch(rf"(# )?q{number}\.(check\(\w+\)|hint\(\)|solution\(\))|",
+                                line) for line in rest), rest
         assert printed(cell) == (f"q{number}: not answered yet. Replace ____ with your code, "
                                  "then run the cell again.\n")
 

@@ -99,6 +99,11 @@ def delete_cheap_orders(session):
 def delete_cheap_orders(session):
     session.execute(delete(Order).where(Order.price < 4.5))
 ''', "the session never committed it"),
+            ('''
+def delete_cheap_orders(session):
+    session.query(Order).filter(Order.price < 4.5).delete()
+    session.commit()
+''', "session.query() is SQLAlchemy 1.x's legacy API"),
         ],
         3: [
             ('''

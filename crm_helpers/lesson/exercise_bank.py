@@ -126,7 +126,7 @@ def add_carol(session):
                        "が決まります。"),
                Text(en="Then the orders with uid=carol.uid, and session.commit() at the end.",
                     ja="次に uid=carol.uid の注文を追加し、最後に session.commit() を呼びます。")),
-        judge=judges.crm_change),
+        judge=judges.crm_change()),
     Exercise(
         answer_name="delete_cheap_orders",
         task=Text(en="Delete every order that costs less than 4.5, with 2.0's delete(), and "
@@ -143,7 +143,7 @@ def delete_cheap_orders(session):
                     ja="手順 3 と同じく session.execute(delete(Order).where(...)) です。"),
                Text(en="Less than 4.5: an order of exactly 4.5 stays.",
                     ja="4.5 未満です: ちょうど 4.5 の注文は残ります。")),
-        judge=judges.crm_change),
+        judge=judges.crm_change(style="2.0")),
     Exercise(
         answer_name="raise_order_5",
         task=Text(en="Order 5 now costs 10 more than it does: change only that order, and commit.",
@@ -159,7 +159,7 @@ def raise_order_5(session):
                     ja="手順 4 と同じく update(Order).where(...).values(...) です。"),
                Text(en="values(price=Order.price + 10) lets TiDB add to the current price.",
                     ja="values(price=Order.price + 10) とすると TiDB が現在の価格に加算します。")),
-        judge=judges.crm_change),
+        judge=judges.crm_change()),
     Exercise(
         answer_name="spend_legacy",
         task=Text(en="Each customer's name and total spend, with session.query as in the tutorial: "

@@ -98,24 +98,39 @@ def names_used(code: Callable[..., Any]) -> set[str]:
     return found
 
 
-def crm_change(answer: Any, reference: Any, bench: CrmBench) -> str | None:
+def style_mistake(answer: Any, style: str | None) -> str | None:
+    """What is wrong with the API the answer uses, when the task names one."""
+    used = names_used(answer)
+    if style == "legacy" and "query" not in used:
+        return USE_QUERY.format()
+    if style == "2.0" and "query" in used:
+        return USE_SELECT.format()
+    return None
+
+
+def crm_change(*, style: str | None = None) -> Callable[..., str | None]:
     """A task that changes notebook 4's tables: the tables afterwards, and the commit."""
-    mine = bench.run(learner(answer))
-    expected = bench.run(reference)
-    if mine.uncommitted and not expected.uncommitted:
-        return NOT_COMMITTED.format()
-    return state_difference(bench.start, mine.state, expected.state)
+
+    def judge(answer: Any, reference: Any, bench: CrmBench) -> str | None:
+        wrong_style = style_mistake(answer, style)
+        if wrong_style:
+            return wrong_style
+        mine = bench.run(learner(answer))
+        expected = bench.run(reference)
+        if mine.uncommitted and not expected.uncommitted:
+            return NOT_COMMITTED.format()
+        return state_difference(bench.start, mine.state, expected.state)
+
+    return judge
 
 
 def crm_query(*, ordered: bool = False, style: str | None = None) -> Callable[..., str | None]:
     """A task that reads notebook 4's tables into a DataFrame (and must change nothing)."""
 
     def judge(answer: Any, reference: Any, bench: CrmBench) -> str | None:
-        used = names_used(answer)
-        if style == "legacy" and "query" not in used:
-            return USE_QUERY.format()
-        if style == "2.0" and "query" in used:
-            return USE_SELECT.format()
+        wrong_style = style_mistake(answer, style)
+        if wrong_style:
+            return wrong_style
         mine = bench.run(learner(answer))
         expected = bench.run(reference)
         changed = state_difference(bench.start, mine.state, expected.state)
