@@ -90,7 +90,8 @@ def create_reader(admin, account, password):
         task=Text(
             en="The reader from q1 now also has to add and change rows: grant it INSERT and "
                "UPDATE on `database`, but not DELETE or anything else.",
-            ja="q1 のリーダーは行の追加と変更も必要になりました: `database` に対する INSERT と "
+            ja="q1 の読み取り用アカウントに行の追加と変更も必要になりました: `database` に対する "
+               "INSERT と "
                "UPDATE を付与してください。DELETE などそれ以外は付与しません。"),
         starter="def let_reader_write_orders(admin, account, password):\n    ____\n",
         solution='''
@@ -250,13 +251,12 @@ big_spenders_sql = """
         judge=judges.analysis_sql("big_spenders_sql")),
     Exercise(
         answer_name="expensive_per_month_sql",
-        task=Text(en="SQL for the number of orders of 500 or more per month (columns month and "
+        task=Text(en="SQL for the number of orders priced 500 or more per month (columns month and "
                      "orders) whose plan aggregates in TiKV: EXPLAIN shows HashAgg under "
                      "cop[tikv].",
-                  ja="月ごとの 500 以上の注文数 (列 month と orders) を求める SQL "
-                     "を書いてください。"
-                     "実行計画で集計が TiKV で行われること: EXPLAIN で cop[tikv] の下に HashAgg が"
-                     "表示されます。"),
+                  ja="価格が 500 以上の注文の月ごとの件数 (列 month と orders) を求める SQL "
+                     "を書いてください。実行計画で集計が TiKV で行われるようにしてください: "
+                     "EXPLAIN で cop[tikv] の下に HashAgg が表示されます。"),
         starter="expensive_per_month_sql = ____\n",
         solution='''
 expensive_per_month_sql = """
