@@ -43,6 +43,8 @@ HOMES = {
     "User": "crm_helpers.lesson.models",
     "UserName": "crm_helpers.lesson.models",
     "checked": "crm_helpers.lesson.models",
+    "exercises": "crm_helpers.lesson.exercises",
+    "____": "crm_helpers.lesson.exercises",
     "sql_sent": "crm_helpers.lesson.sql_sent",
     "sql_side_by_side": "crm_helpers.lesson.sql_sent",
     # results as DataFrames, and the analysis stack

@@ -24,10 +24,12 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
+import nbformat
 import pytest
 from playwright.sync_api import Browser, Locator, Page, Request, Route, sync_playwright
 
 from crm_helpers.config import PROJECT_ROOT, Settings
+from crm_helpers.lesson.exercise_bank import CRM_APPLICATION
 from crm_helpers.local.server import local_tidb
 from tests.conftest import free_port
 
@@ -370,7 +372,31 @@ def test_notebook_04_runs_all_cells_in_jupyterlab(page, lab):
         assert unrun_cells(page) == [], "Run All did not finish every cell"
         outputs = notebook_panel(page).locator(".jp-OutputArea-output").all_text_contents()
         assert any(JOIN_RESULT in text for text in outputs)
+        # The learner's turn, on the same run: answer exercise q1 in its cell and run it.
+        add_carol = CRM_APPLICATION[0]
+        committed = nbformat.read(PROJECT_ROOT / "notebooks" / "04_crm_application.ipynb", 4)
+        cell = next(cell.source for cell in committed.cells
+                    if cell.source.startswith(add_carol.starter))
+        answered = add_carol.solution.strip() + "\n" + cell[len(add_carol.starter):]
+        output = answer_exercise(page, add_carol.starter, answered)
+        assert wait_until(page, lambda: "q1: Correct" in (output.text_content() or ""),
+                          seconds=60), output.text_content()
+        assert error_outputs(page) == []
         assert page.outside_requests == []  # type: ignore[attr-defined]
+
+
+def answer_exercise(page: Page, starter: str, answer: str) -> Locator:
+    """Replace the code of the exercise cell that starts with `starter` by `answer` (the cell
+    with the learner's code in place of the placeholder), and run it; its output area."""
+    cell = notebook_panel(page).locator(".jp-CodeCell").filter(
+        has_text=starter.splitlines()[0]).first
+    editor = cell.locator(".cm-content")
+    editor.click()
+    page.keyboard.press("Control+A")
+    # insert_text: as typed, but without the editor's auto-indent and bracket closing.
+    page.keyboard.insert_text(answer)
+    page.keyboard.press("Shift+Enter")
+    return cell.locator(".jp-OutputArea")
 
 
 def test_notebook_05_shows_progress_bars_as_widgets(page, lab):
