@@ -49,7 +49,8 @@ STALL_SECONDS = 60
 
 @dataclass(frozen=True)
 class Menus:
-    """The labels the test clicks or reads, in the lab's language."""
+    """The labels the test clicks or reads, in the lab's language (menu items: the start of
+    the label, a regular expression)."""
 
     edit: str
     clear_outputs: str
@@ -64,9 +65,10 @@ ENGLISH_MENUS = Menus(edit="Edit", clear_outputs="Clear Outputs of All Cells", k
                       restart_run_all="Restart Kernel and Run All Cells",
                       confirm_restart="Confirm Kernel Restart", select_kernel="Select Kernel",
                       no_kernel="No Kernel")
-#: The same labels from `jupyterlab-language-pack-ja-jp`.
+#: The same labels from `jupyterlab-language-pack-ja-jp`. The Kernel menu joins the labels of
+#: two commands ("%1 と %2"), so the item reads カーネルを再起動 と すべてのセルを実行….
 JAPANESE_MENUS = Menus(edit="編集", clear_outputs="すべてのセルの出力を消去", kernel="カーネル",
-                       restart_run_all="カーネルを再起動してすべてのセルを実行",
+                       restart_run_all="カーネルを再起動.*すべてのセル.*実行",
                        confirm_restart="カーネルの再起動を確認", select_kernel="カーネルを選択",
                        no_kernel="カーネルがありません")
 
