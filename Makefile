@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup tidb-build tidb-up tidb-down lab test test-elsewhere test-external compliance lint run tutorial bench clean
+.PHONY: setup tidb-build tidb-up tidb-down lab lab-ja test test-elsewhere test-external compliance lint run tutorial bench clean
 
 setup: $(STAMP)  ## create .venv and install the package with its dev extras
 
@@ -34,6 +34,16 @@ LAB_ARGS ?=
 
 lab: tidb-up  ## start TiDB and open JupyterLab on the notebooks (options: LAB_ARGS)
 	$(BIN)/jupyter lab --notebook-dir=notebooks $(ALLOW_ROOT) $(LAB_ARGS)
+
+# The Japanese edition (notebooks/ja) in a lab whose menus are Japanese. The language is a
+# default of this lab only, from a config folder under build/ put first on JUPYTER_CONFIG_PATH:
+# nothing is written to ~/.jupyter (crm_helpers/devtools/lab_ja.py).
+LAB_JA_CONFIG := $(CURDIR)/build/lab-ja/config
+
+lab-ja: tidb-up  ## start TiDB and open the Japanese edition in a Japanese JupyterLab (LAB_ARGS)
+	$(BIN)/python -m crm_helpers.devtools.lab_ja $(LAB_JA_CONFIG)
+	JUPYTER_CONFIG_PATH="$(LAB_JA_CONFIG)$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH}" \
+		$(BIN)/jupyter lab --notebook-dir=notebooks/ja $(ALLOW_ROOT) $(LAB_ARGS)
 
 # Extra pytest options, e.g. make test PYTEST_ARGS="-v --durations=15".
 PYTEST_ARGS ?=

@@ -55,6 +55,7 @@ HOMES = {
     "query_frame": "crm_helpers.analysis.frames",
     "tidb_version_frame": "crm_helpers.analysis.frames",
     "variables_frame": "crm_helpers.analysis.frames",
+    "chart_labels": "crm_helpers.analysis.charts",
     "load_data_statement": "crm_helpers.analysis.encoding",
     "load_frame": "crm_helpers.analysis.loader",
     "load_generated": "crm_helpers.analysis.loader",

@@ -69,6 +69,10 @@ SAME_EVERYWHERE = {
     "tests/analysis/test_statistics.py",
     # the committed notebooks' text and outputs (nbval re-runs the notebooks in every pass)
     "tests/notebooks/test_notebook_lessons.py",
+    "tests/notebooks/test_japanese_edition.py",
+    "tests/notebooks/test_japanese_text.py",
+    "tests/lesson/test_exercises.py",
+    "tests/notebooks/test_exercise_notebooks.py",
     # the dialect's behaviour on a URL it is given (its connection options stay in every pass)
     "sqlalchemy-tidb/test/test_alembic.py",
     "sqlalchemy-tidb/test/test_async.py",

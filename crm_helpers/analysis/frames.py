@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from crm_helpers.analysis.parameters import parameter_binds, plain_parameters
 from crm_helpers.analysis.queries import checked_query, query_failed, query_statement
 from crm_helpers.errors import InvalidInput
+from crm_helpers.language import localized
 from crm_helpers.lesson.models import Gender, Order, User
 
 Runner = Engine | Connection | Session
@@ -115,7 +116,7 @@ def tidb_version_frame(runner: Runner) -> pd.DataFrame:
     raw = query_frame(runner, "SELECT tidb_version() AS v")["v"].item()
     pairs = [line.split(":", 1) for line in raw.splitlines() if ":" in line]
     return pd.DataFrame([(key.strip(), value.strip()) for key, value in pairs],
-                        columns=["fact", "value"])
+                        columns=[localized("fact", "項目"), localized("value", "値")])
 
 
 def variables_frame(runner: Runner, names: list[str]) -> pd.DataFrame:
@@ -128,7 +129,9 @@ def variables_frame(runner: Runner, names: list[str]) -> pd.DataFrame:
                         "FROM information_schema.session_variables "
                         "WHERE variable_name IN :names", names=tuple(names))
     order = {name: position for position, name in enumerate(names)}
-    return frame.sort_values("name", key=lambda s: s.map(order)).reset_index(drop=True)
+    frame = frame.sort_values("name", key=lambda s: s.map(order)).reset_index(drop=True)
+    return frame.rename(columns={"name": localized("name", "変数"),
+                                 "value": localized("value", "値")})
 
 
 #: Starts each value of the run-time column of `explain_analyze_frame`; notebooks/sanitize.cfg

@@ -64,6 +64,16 @@ from crm_helpers.errors import (
     TiDBConnectionError,
     error_code,
 )
+from crm_helpers.language import Text
+
+#: The line a load prints, in the notebook's language.
+LOAD_SUMMARY = Text(
+    en="{table}: {loaded:,} rows loaded, {skipped:,} already there, in {batches} batches, "
+       "{seconds:.2f} s ({rate:,.0f} rows/s)",
+    ja="{table}: {loaded:,} 行を読み込み、{skipped:,} 行は読み込み済み、{batches} バッチ、"
+       "{seconds:.2f} s ({rate:,.0f} rows/s)")
+#: The caption of a load's progress bar.
+LOAD_PROGRESS = Text(en="load {table}", ja="{table} を読み込み中")
 
 #: Rows per batch (one transaction each): about 5 MB of data, far below TiDB's 100 MB limit.
 DEFAULT_BATCH_ROWS = 100_000
@@ -97,9 +107,10 @@ class LoadReport:
         return self.loaded / self.seconds if self.seconds else 0.0
 
     def __str__(self) -> str:
-        return (f"{self.table}: {self.loaded:,} rows loaded, {self.skipped:,} already there, "
-                f"in {self.batches} batches, {self.seconds:.2f} s "
-                f"({self.rows_per_second:,.0f} rows/s)")
+        # The timing keeps one form in both languages: notebooks/sanitize.cfg replaces it.
+        return LOAD_SUMMARY.format(table=self.table, loaded=self.loaded, skipped=self.skipped,
+                                   batches=self.batches, seconds=self.seconds,
+                                   rate=self.rows_per_second)
 
 
 def load_generated(engine: Engine, n_orders: int, *, seed: int = DEFAULT_SEED,
@@ -192,8 +203,8 @@ def load_frame(engine: Engine, table: Table, frame: pd.DataFrame, *,
     frame = frame.sort_values(key, kind="stable", ignore_index=True)
     started = time.monotonic()
     batches = [frame.iloc[start:start + batch_rows] for start in range(0, len(frame), batch_rows)]
-    with tqdm(total=len(frame), unit="row", unit_scale=True, desc=f"load {table.name}",
-              disable=not progress) as bar:
+    with tqdm(total=len(frame), unit="row", unit_scale=True,
+              desc=LOAD_PROGRESS.format(table=table.name), disable=not progress) as bar:
         repair_if_damaged(engine, table)
         todo = batches_to_load(engine, table, key, batches, bar)
         loaded = sum(len(batch) for batch in todo)

@@ -24,6 +24,7 @@ from crm_helpers.config import (
 )
 from crm_helpers.engines import tidb_engine
 from crm_helpers.errors import ConfigError, CrmError
+from crm_helpers.language import localized
 from crm_helpers.local.server import ensure_tidb
 
 #: Fewer characters than this make a password easy to guess; app_password() makes 24.
@@ -145,7 +146,7 @@ def grants_frame(admin: Engine, user: str) -> pd.DataFrame:
             raise ConfigError(f"There is no user {name!r}@'%': create it first with "
                               "ensure_app_user (notebook 02 does).")
         grants = connection.execute(text(f"SHOW GRANTS FOR '{name}'@'%'")).scalars().all()
-    return pd.DataFrame({"grant": grants})
+    return pd.DataFrame({localized("grant", "権限"): grants})
 
 
 def privilege_probe_frame(engine: Engine, statements: list[str]) -> pd.DataFrame:
@@ -165,7 +166,9 @@ def privilege_probe_frame(engine: Engine, statements: list[str]) -> pd.DataFrame
         except DBAPIError as exc:
             code, message = exc.orig.args[:2] if len(exc.orig.args) >= 2 else ("", exc.orig)
             rows.append((statement, False, f"{code}: {message}"))
-    return pd.DataFrame(rows, columns=["statement", "allowed", "TiDB says"])
+    return pd.DataFrame(rows, columns=[localized("statement", "文"),
+                                       localized("allowed", "許可"),
+                                       localized("TiDB says", "TiDB の応答")])
 
 
 def prepare_tutorial_database(settings: Settings | None = None,

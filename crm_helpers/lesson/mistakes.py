@@ -9,6 +9,12 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from crm_helpers.errors import CrmError
+from crm_helpers.language import Text
+
+#: Which SQLAlchemy class a refused statement's project error still is.
+ALSO_A = Text(en=" (an {kind})", ja=" ({kind} のサブクラス)")
+NO_ERROR = Text(en="No error: the change was accepted.",
+                ja="エラーなし: 変更は受け入れられました。")
 
 
 @contextmanager
@@ -24,7 +30,7 @@ def shown_error(session: Session) -> Iterator[None]:
         # A refused statement is also SQLAlchemy's class (IntegrityError, ...): say which.
         kind = next((klass.__name__ for klass in type(error).__mro__
                      if klass.__module__ == "sqlalchemy.exc"), None)
-        also = f" (an {kind})" if isinstance(error, DBAPIError) and kind else ""
+        also = ALSO_A.format(kind=kind) if isinstance(error, DBAPIError) and kind else ""
         print(f"{type(error).__name__}{also}: {error}")
     else:
-        print("No error: the change was accepted.")
+        print(NO_ERROR)

@@ -1,4 +1,5 @@
-"""JupyterLab as a learner uses it: `make lab`, a real Chromium, Restart Kernel and Run All Cells.
+"""JupyterLab as a learner uses it: `make lab`, a real Chromium, Restart Kernel and Run All Cells;
+and the Japanese edition the same way in a Japanese lab (`make lab-ja`), through its Japanese menus.
 
 The lab server gets its own ports, its own Jupyter config/runtime/data folders (the user's
 `~/.jupyter` is never read or written) and the session's TiDB settings. Nothing it serves may
@@ -29,6 +30,7 @@ import pytest
 from playwright.sync_api import Browser, Locator, Page, Request, Route, sync_playwright
 
 from crm_helpers.config import PROJECT_ROOT, Settings
+from crm_helpers.devtools.lab_ja import write_japanese_lab_config
 from crm_helpers.lesson.exercise_bank import CRM_APPLICATION
 from crm_helpers.local.server import local_tidb
 from tests.conftest import free_port
@@ -45,6 +47,32 @@ CHROMIUM_FLAGS = ["--disable-background-networking", "--disable-component-update
 JOIN_RESULT = "[('Ben', 212.5), ('Ben', 8.5)]"
 #: An idle kernel with every cell queued and none run for this long lost its execute requests.
 STALL_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class Menus:
+    """The labels the test clicks or reads, in the lab's language (menu items: the start of
+    the label, a regular expression)."""
+
+    edit: str
+    clear_outputs: str
+    kernel: str
+    restart_run_all: str
+    confirm_restart: str
+    select_kernel: str
+    no_kernel: str
+
+
+ENGLISH_MENUS = Menus(edit="Edit", clear_outputs="Clear Outputs of All Cells", kernel="Kernel",
+                      restart_run_all="Restart Kernel and Run All Cells",
+                      confirm_restart="Confirm Kernel Restart", select_kernel="Select Kernel",
+                      no_kernel="No Kernel")
+#: The same labels from `jupyterlab-language-pack-ja-jp`. The Kernel menu joins the labels of
+#: two commands ("%1 と %2"), so the item reads カーネルを再起動 と すべてのセルを実行….
+JAPANESE_MENUS = Menus(edit="編集", clear_outputs="すべてのセルの出力を消去", kernel="カーネル",
+                       restart_run_all="カーネルを再起動.*すべてのセル.*実行",
+                       confirm_restart="カーネルの再起動を確認", select_kernel="カーネルを選択",
+                       no_kernel="カーネルがありません")
 
 
 def find_chromium() -> str | None:
@@ -102,14 +130,16 @@ def lab_settings(user_settings: Path) -> None:
         path.write_text(json.dumps(values))
 
 
-def lab_command(port: int) -> list[str]:
-    """`make lab` with options, as a learner runs it; the same command line outside `.venv`."""
+def lab_command(port: int, target: str = "lab") -> list[str]:
+    """`make lab` (or `make lab-ja`) with options, as a learner runs it; the same command line
+    outside `.venv`."""
     options = [f"--port={port}", "--port-retries=0", "--ip=127.0.0.1", "--no-browser"]
     if Path(sys.prefix).resolve() == (PROJECT_ROOT / ".venv").resolve() and shutil.which("make"):
-        return ["make", "--no-print-directory", "-C", str(PROJECT_ROOT), "lab",
+        return ["make", "--no-print-directory", "-C", str(PROJECT_ROOT), target,
                 f"LAB_ARGS={' '.join(options)}"]
     root = ["--allow-root"] if os.geteuid() == 0 else []
-    return [sys.executable, "-m", "jupyterlab", "--notebook-dir=notebooks", *root, *options]
+    folder = "notebooks/ja" if target == "lab-ja" else "notebooks"
+    return [sys.executable, "-m", "jupyterlab", f"--notebook-dir={folder}", *root, *options]
 
 
 def lab_environment(home: Path, tidb: Settings, token: str) -> dict[str, str]:
@@ -136,23 +166,41 @@ def lab_environment(home: Path, tidb: Settings, token: str) -> dict[str, str]:
     return env
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory, tidb_settings: Settings) -> Iterator[Lab]:
-    """JupyterLab started by `make lab` on a free port, shut down (kernels too) at the end."""
-    home = tmp_path_factory.mktemp("jupyterlab")
+@contextmanager
+def running_lab(home: Path, tidb_settings: Settings, target: str) -> Iterator[Lab]:
+    """JupyterLab started by `make <target>` on a free port, shut down (kernels too) after."""
     port, token = free_port(), secrets.token_hex(16)
     log = home / "lab.log"
+    env = lab_environment(home, tidb_settings, token)
+    if target == "lab-ja" and lab_command(port, target)[0] != "make":
+        # What `make lab-ja` does, for a run outside .venv.
+        config = home / "lab-ja-config"
+        write_japanese_lab_config(config)
+        env["JUPYTER_CONFIG_PATH"] = str(config)
     with open(log, "wb") as output:
-        process = subprocess.Popen(lab_command(port), cwd=PROJECT_ROOT, stdin=subprocess.DEVNULL,
-                                   stdout=output, stderr=subprocess.STDOUT,
-                                   env=lab_environment(home, tidb_settings, token),
-                                   start_new_session=True)
+        process = subprocess.Popen(lab_command(port, target), cwd=PROJECT_ROOT,
+                                   stdin=subprocess.DEVNULL, stdout=output,
+                                   stderr=subprocess.STDOUT, env=env, start_new_session=True)
     running = Lab(base_url=f"http://127.0.0.1:{port}", token=token, log=log)
     try:
         wait_until_serving(running, process, timeout=180)
         yield running
     finally:
         stop_lab(running, process)
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory, tidb_settings: Settings) -> Iterator[Lab]:
+    """The English lab: `make lab` on notebooks/."""
+    with running_lab(tmp_path_factory.mktemp("jupyterlab"), tidb_settings, "lab") as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def lab_ja(tmp_path_factory: pytest.TempPathFactory, tidb_settings: Settings) -> Iterator[Lab]:
+    """The Japanese lab: `make lab-ja` on notebooks/ja, its interface in Japanese."""
+    with running_lab(tmp_path_factory.mktemp("jupyterlab-ja"), tidb_settings, "lab-ja") as running:
+        yield running
 
 
 def wait_until_serving(lab: Lab, process: subprocess.Popen, timeout: float) -> None:
@@ -201,6 +249,20 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def page(browser: Browser, lab: Lab) -> Iterator[Page]:
+    """A fresh page on the English lab."""
+    with lab_page(browser, lab) as fresh:
+        yield fresh
+
+
+@pytest.fixture
+def page_ja(browser: Browser, lab_ja: Lab) -> Iterator[Page]:
+    """A fresh page on the Japanese lab."""
+    with lab_page(browser, lab_ja) as fresh:
+        yield fresh
+
+
+@contextmanager
+def lab_page(browser: Browser, lab: Lab) -> Iterator[Page]:
     """A fresh page that may load only from the lab itself."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
@@ -215,8 +277,10 @@ def page(browser: Browser, lab: Lab) -> Iterator[Page]:
             route.abort()
 
     page.route("**/*", keep_local)
-    yield page
-    context.close()
+    try:
+        yield page
+    finally:
+        context.close()
 
 
 @contextmanager
@@ -242,7 +306,7 @@ def menu(page: Page, top: str, item: str) -> None:
 
 
 def restart_and_run_all(page: Page, lab: Lab, notebook: str, timeout: float,
-                        watch: str | None = None) -> bool:
+                        watch: str | None = None, menus: Menus = ENGLISH_MENUS) -> bool:
     """Open `notebook`, clear its saved outputs, run Kernel → Restart Kernel and Run All Cells
     and wait until the kernel is idle with every code cell run (or an error stopped the run).
     Returns whether `watch` (a CSS selector) was seen in the notebook meanwhile."""
@@ -253,13 +317,13 @@ def restart_and_run_all(page: Page, lab: Lab, notebook: str, timeout: float,
     panel = notebook_panel(page)
     idle = panel.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")
     # A first kernel in a fresh virtualenv on a busy machine took over 90 s to start.
-    wait_for_kernel(page, panel, idle, timeout=300)
+    wait_for_kernel(page, panel, idle, timeout=300, menus=menus)
     # Every check below reads "the" notebook panel: make sure there is only this one.
     assert page.locator(".jp-NotebookPanel").count() == 1, "another notebook is open in the lab"
     # Without the committed outputs on screen, everything checked below comes from this run.
-    menu(page, "Edit", "Clear Outputs of All Cells")
+    menu(page, menus.edit, menus.clear_outputs)
     assert wait_until(page, lambda: not run_cells(page), seconds=30), "outputs were not cleared"
-    seen, finished = run_all_after_restart(page, panel, idle, timeout, watch)
+    seen, finished = run_all_after_restart(page, panel, idle, timeout, watch, menus)
     if not finished and not run_cells(page):
         # Jupyter's own restart race (the server replaces the browser's kernel websocket and
         # drops the queued execute requests: jupyterlab/jupyterlab#9484, jupyter/notebook#3705)
@@ -267,20 +331,20 @@ def restart_and_run_all(page: Page, lab: Lab, notebook: str, timeout: float,
         # learner's remedy is the test's: restart and run all again, once.
         print(f"{notebook}: no cell ran on an idle kernel (Jupyter lost the execute requests); "
               "restarting and running all again")
-        again, _ = run_all_after_restart(page, panel, idle, timeout, watch)
+        again, _ = run_all_after_restart(page, panel, idle, timeout, watch, menus)
         seen = seen or again
     return seen
 
 
 def run_all_after_restart(page: Page, panel: Locator, idle: Locator, timeout: float,
-                          watch: str | None) -> tuple[bool, bool]:
+                          watch: str | None, menus: Menus) -> tuple[bool, bool]:
     """Kernel → Restart Kernel and Run All Cells; wait for the end of the run, or for a stall.
 
     Returns (whether `watch` was seen, whether the run finished). A stall is an idle kernel
     with every cell still queued and none run for STALL_SECONDS."""
-    settle(page, panel, idle)
-    menu(page, "Kernel", "Restart Kernel and Run All Cells")
-    page.get_by_role("button", name="Confirm Kernel Restart").click()
+    settle(page, panel, idle, menus=menus)
+    menu(page, menus.kernel, menus.restart_run_all)
+    page.get_by_role("button", name=menus.confirm_restart).click()
     errors = panel.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.error']")
     page.wait_for_timeout(1000)  # the restart itself makes the kernel busy, then idle
     seen = False
@@ -301,33 +365,34 @@ def run_all_after_restart(page: Page, panel: Locator, idle: Locator, timeout: fl
 
 
 def settle(page: Page, panel: Locator, idle: Locator, quiet_seconds: float = 3.0,
-           timeout: float = 120) -> None:
+           timeout: float = 120, menus: Menus = ENGLISH_MENUS) -> None:
     """Wait until the kernel has stayed connected and idle for `quiet_seconds`: a restart sent
     while the kernel's first connection is still being set up is where Jupyter's race strikes."""
     deadline = time.monotonic() + timeout
     quiet_since = time.monotonic()
     while time.monotonic() < deadline:
-        if not kernel_ready(panel, idle):
+        if not kernel_ready(panel, idle, menus):
             quiet_since = time.monotonic()
         elif time.monotonic() - quiet_since >= quiet_seconds:
             return
         page.wait_for_timeout(250)
 
 
-def kernel_ready(panel: Locator, idle: Locator) -> bool:
+def kernel_ready(panel: Locator, idle: Locator, menus: Menus = ENGLISH_MENUS) -> bool:
     """Whether the notebook shows a kernel by name and that kernel is idle."""
     name = (panel.locator(".jp-Toolbar-kernelName").text_content() or "").strip()
-    return bool(idle.count()) and name not in ("", "No Kernel")
+    return bool(idle.count()) and name not in ("", menus.no_kernel)
 
 
-def wait_for_kernel(page: Page, panel: Locator, idle: Locator, timeout: float) -> None:
+def wait_for_kernel(page: Page, panel: Locator, idle: Locator, timeout: float,
+                    menus: Menus = ENGLISH_MENUS) -> None:
     """Wait until the notebook's kernel runs and is idle; pick it if JupyterLab asks which."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         dialog = page.locator(".jp-Dialog")
-        if dialog.count() and "Select Kernel" in (dialog.text_content() or ""):
+        if dialog.count() and menus.select_kernel in (dialog.text_content() or ""):
             dialog.locator(".jp-mod-accept").click()  # the notebook's own kernel, preselected
-        if kernel_ready(panel, idle):
+        if kernel_ready(panel, idle, menus):
             return
         page.wait_for_timeout(500)
     raise AssertionError(f"the kernel was not ready within {timeout:.0f} s")
@@ -408,3 +473,20 @@ def test_notebook_05_shows_progress_bars_as_widgets(page, lab):
         assert "IProgress not found" not in (notebook_panel(page).text_content() or "")
         assert saw_bars, "no progress bar was drawn as a widget"
         assert page.outside_requests == []  # type: ignore[attr-defined]
+
+
+def test_japanese_notebook_04_runs_all_cells_through_the_japanese_menus(page_ja, lab_ja):
+    with screenshot_on_failure(page_ja, lab_ja, "lab-ja-notebook-04"):
+        restart_and_run_all(page_ja, lab_ja, "04_crm_application.ipynb", timeout=480,
+                            menus=JAPANESE_MENUS)
+        bar = page_ja.locator(".lm-MenuBar-itemLabel").all_text_contents()
+        assert {JAPANESE_MENUS.edit, JAPANESE_MENUS.kernel} <= {label.strip() for label in bar}
+        assert "File" not in bar and "Kernel" not in bar, bar
+        assert error_outputs(page_ja) == []
+        assert unrun_cells(page_ja) == [], "Run All did not finish every cell"
+        panel = notebook_panel(page_ja)
+        assert "CRMアプリケーション" in (panel.locator(".jp-MarkdownCell h1").first.text_content()
+                                      or "")
+        outputs = panel.locator(".jp-OutputArea-output").all_text_contents()
+        assert any(JOIN_RESULT in text for text in outputs)
+        assert page_ja.outside_requests == []  # type: ignore[attr-defined]
