@@ -23,7 +23,12 @@ from sqlalchemy import Engine
 
 from crm_helpers.analysis.generate import generate_orders, generate_users
 from crm_helpers.analysis.loader import load_frame
-from crm_helpers.analysis.schema import analysis_engine, analysis_orders, analysis_users
+from crm_helpers.analysis.schema import (
+    analysis_engine,
+    analysis_orders,
+    analysis_users,
+    reset_analysis_tables,
+)
 from crm_helpers.config import Settings
 from crm_helpers.engines import tidb_engine
 from crm_helpers.errors import TiDBStillStopping
@@ -105,6 +110,23 @@ def throwaway_database(settings: Settings, prefix: str = "crm_pytest") -> Iterat
         with admin.begin() as connection:
             connection.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
         admin.dispose()
+
+
+@contextmanager
+def fresh_analysis_engine(settings: Settings, database: str, *, emptied: tuple[str, ...] = (),
+                          users: int = 0) -> Iterator[Engine]:
+    """An analysis engine on `database`: tables reset, `emptied` truncated, `users` loaded."""
+    engine = analysis_engine(settings, database=database)
+    reset_analysis_tables(engine)
+    with engine.begin() as connection:
+        for table in emptied:
+            connection.exec_driver_sql(f"TRUNCATE TABLE {table}")
+    if users:
+        load_frame(engine, analysis_users, generate_users(users), progress=False)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
 
 
 @contextmanager

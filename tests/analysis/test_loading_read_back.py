@@ -11,19 +11,17 @@ from sqlalchemy import BigInteger, Column, DateTime, Double, Integer, MetaData, 
 from sqlalchemy.dialects.mysql import DATETIME
 
 from crm_helpers.analysis import confirm, loader, resume
-from crm_helpers.analysis.generate import generate_orders, generate_users
+from crm_helpers.analysis.generate import generate_orders
 from crm_helpers.analysis.loader import load_frame
 from crm_helpers.analysis.reading import read_frame
 from crm_helpers.analysis.resume import CommittedBatch
 from crm_helpers.analysis.schema import (
     analysis_engine,
     analysis_orders,
-    analysis_users,
-    reset_analysis_tables,
 )
 from crm_helpers.analysis.statistics import WriteMark
 from crm_helpers.errors import TableDamaged
-from tests.conftest import throwaway_database
+from tests.conftest import fresh_analysis_engine, throwaway_database
 
 N_USERS = 300
 
@@ -48,14 +46,11 @@ def database(tidb_settings):
 
 
 @pytest.fixture
-def engine(tidb_settings, database):
-    engine = analysis_engine(tidb_settings, database=database)
-    reset_analysis_tables(engine)
-    with engine.begin() as connection:
-        connection.exec_driver_sql("TRUNCATE TABLE numbers")
-    load_frame(engine, analysis_users, generate_users(N_USERS), progress=False)
-    yield engine
-    engine.dispose()
+def engine_with_users(tidb_settings, database):
+    """An analysis engine on the module's database: empty tables but N_USERS users."""
+    with fresh_analysis_engine(tidb_settings, database, emptied=("numbers",),
+                               users=N_USERS) as engine:
+        yield engine
 
 
 class RecordingBar:
@@ -81,7 +76,7 @@ class RecordingBar:
         self.counted = 0
 
 
-def test_every_batch_counts_as_loaded_only_after_its_read_back(engine, monkeypatch):
+def test_every_batch_counts_as_loaded_only_after_its_read_back(engine_with_users, monkeypatch):
     read: list[tuple[int, int]] = []
     read_through_indexes: list[tuple[int, int]] = []
     lock = threading.Lock()
@@ -103,7 +98,7 @@ def test_every_batch_counts_as_loaded_only_after_its_read_back(engine, monkeypat
     monkeypatch.setattr(confirm, "read_back", recording_read_back)
     monkeypatch.setattr(loader, "tqdm", bar)
     orders = generate_orders(9_000, N_USERS)
-    report = load_frame(engine, analysis_orders, orders, batch_rows=1_000, workers=3)
+    report = load_frame(engine_with_users, analysis_orders, orders, batch_rows=1_000, workers=3)
     every_batch = [(start, start + 999) for start in range(1, 9_001, 1_000)]
     assert sorted(read) == every_batch
     assert sorted(read_through_indexes) == every_batch  # once loading was over
@@ -111,20 +106,21 @@ def test_every_batch_counts_as_loaded_only_after_its_read_back(engine, monkeypat
     assert bars[0].too_early == []
 
 
-def test_without_the_read_back_nothing_is_read(engine, monkeypatch):
+def test_without_the_read_back_nothing_is_read(engine_with_users, monkeypatch):
     calls = []
     monkeypatch.setattr(confirm, "read_back", lambda *args: calls.append(args))
     monkeypatch.setattr(resume, "READ_BACK_AFTER_COMMIT", False)
-    report = load_frame(engine, analysis_orders, generate_orders(3_000, N_USERS),
+    report = load_frame(engine_with_users, analysis_orders, generate_orders(3_000, N_USERS),
                         batch_rows=1_000, progress=False)
     assert (report.loaded, calls) == (3_000, [])
 
 
-def test_a_read_back_that_finds_rows_missing_says_the_table_is_damaged(engine):
-    load_frame(engine, analysis_orders, generate_orders(2_000, N_USERS), batch_rows=1_000,
+def test_a_read_back_that_finds_rows_missing_says_the_table_is_damaged(engine_with_users):
+    load_frame(engine_with_users, analysis_orders, generate_orders(2_000, N_USERS),
+               batch_rows=1_000,
                progress=False)
     mark = WriteMark(0, 1_000, None, None)
-    connection = engine.raw_connection()
+    connection = engine_with_users.raw_connection()
     try:
         cursor = connection.cursor()
         resume.read_back(cursor, analysis_orders, [CommittedBatch(1, 1_000, 1_000, mark),
@@ -137,7 +133,7 @@ def test_a_read_back_that_finds_rows_missing_says_the_table_is_damaged(engine):
         connection.close()
 
 
-def test_a_failing_read_back_stops_the_load_and_a_rerun_ends_exact(engine, monkeypatch):
+def test_a_failing_read_back_stops_the_load_and_a_rerun_ends_exact(engine_with_users, monkeypatch):
     real_read_back = confirm.read_back
     calls = []
 
@@ -150,14 +146,14 @@ def test_a_failing_read_back_stops_the_load_and_a_rerun_ends_exact(engine, monke
     monkeypatch.setattr(confirm, "read_back", failing_second)
     orders = generate_orders(20_000, N_USERS)
     # load_frame repairs and loads what is missing after TableDamaged: here nothing is.
-    report = load_frame(engine, analysis_orders, orders, batch_rows=1_000, workers=1,
+    report = load_frame(engine_with_users, analysis_orders, orders, batch_rows=1_000, workers=1,
                         progress=False)
-    stored = read_frame(engine, "SELECT oid FROM orders ORDER BY oid")["oid"].tolist()
+    stored = read_frame(engine_with_users, "SELECT oid FROM orders ORDER BY oid")["oid"].tolist()
     assert stored == list(range(1, 20_001))
     assert report.rows == 20_000 and len(calls) >= 2
 
 
-def test_numbers_and_times_round_trip_exactly(engine):
+def test_numbers_and_times_round_trip_exactly(engine_with_users):
     rng = np.random.default_rng(15)
     n = 5_000
     values = rng.standard_normal(n) * 10.0 ** rng.integers(-300, 300, n)
@@ -172,8 +168,8 @@ def test_numbers_and_times_round_trip_exactly(engine):
     frame.loc[[3], "at_us"] = pd.NaT
     frame.loc[0, "id"] = -2**63
     frame.loc[n - 1, "id"] = 2**63 - 1
-    load_frame(engine, numbers, frame, batch_rows=700, progress=False)
-    with engine.connect() as connection:
+    load_frame(engine_with_users, numbers, frame, batch_rows=700, progress=False)
+    with engine_with_users.connect() as connection:
         stored = pd.DataFrame(connection.execute(select(numbers).order_by(numbers.c.id)).all(),
                               columns=list(frame.columns))
     expected = frame.sort_values("id", ignore_index=True)

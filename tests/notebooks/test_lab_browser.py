@@ -430,7 +430,7 @@ def unrun_cells(page: Page) -> list[str]:
     return [t for t in texts if not re.fullmatch(r"\[\d+\]:", t.strip())]
 
 
-def test_notebook_04_runs_all_cells_in_jupyterlab(page, lab):
+def test_notebook_04_runs_all_cells_and_an_exercise_in_jupyterlab(page, lab):
     with screenshot_on_failure(page, lab, "lab-notebook-04"):
         restart_and_run_all(page, lab, "04_crm_application.ipynb", timeout=480)
         assert error_outputs(page) == []
