@@ -19,7 +19,8 @@ TYPED = [0.1, 3.3, 1e-7, 123.456, -2.675, 16777216.0, 3.4e38]
 
 
 @pytest.fixture(scope="module")
-def engine(tidb_settings):
+def measures_engine(tidb_settings):
+    """An analysis engine on a database of its own (each test makes the measures table)."""
     with throwaway_database(tidb_settings, "crm_pytest_float32") as name:
         engine = analysis_engine(tidb_settings, database=name)
         yield engine
@@ -34,14 +35,14 @@ def stored(engine) -> dict[str, list]:
 
 
 @pytest.mark.parametrize("dtype", ["float32", "Float32", "float16"])
-def test_float32_values_arrive_as_the_decimals_they_print_as(engine, dtype):
-    measures.drop(engine, checkfirst=True)
-    measures.create(engine)
+def test_float32_values_arrive_as_the_decimals_they_print_as(measures_engine, dtype):
+    measures.drop(measures_engine, checkfirst=True)
+    measures.create(measures_engine)
     typed = TYPED if dtype != "float16" else [0.1, 3.3, 1e-3, 123.4, -2.675, 2048.0, 65504.0]
     values = pd.Series([*typed, None], dtype=dtype)
     frame = pd.DataFrame({"id": range(1, len(values) + 1), "wide": values, "single": values})
-    load_frame(engine, measures, frame, progress=False)
-    back = stored(engine)
+    load_frame(measures_engine, measures, frame, progress=False)
+    back = stored(measures_engine)
     narrow = np.float16 if dtype == "float16" else np.float32
     printed = [float(str(narrow(value))) for value in typed]
     # DOUBLE: the shortest decimal of each float32 (0.1, not 0.10000000149011612).
@@ -53,10 +54,10 @@ def test_float32_values_arrive_as_the_decimals_they_print_as(engine, dtype):
     assert back["single"][-1] is None
 
 
-def test_float64_values_keep_every_digit_in_a_double(engine):
-    measures.drop(engine, checkfirst=True)
-    measures.create(engine)
+def test_float64_values_keep_every_digit_in_a_double(measures_engine):
+    measures.drop(measures_engine, checkfirst=True)
+    measures.create(measures_engine)
     exact = [float(np.float32(0.1)), 0.1, 2.0 ** -30]
     frame = pd.DataFrame({"id": [1, 2, 3], "wide": exact, "single": [None] * 3})
-    load_frame(engine, measures, frame, progress=False)
-    assert stored(engine)["wide"] == exact
+    load_frame(measures_engine, measures, frame, progress=False)
+    assert stored(measures_engine)["wide"] == exact
