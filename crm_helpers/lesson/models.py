@@ -61,10 +61,15 @@ def as_name(value: object, max_chars: int = NAME_MAX_CHARS) -> str:
     """`value` as a user name: 1 to `max_chars` (50) characters, at least one of them visible."""
     if not isinstance(value, str) or not value.strip():
         raise InvalidInput(f"User name {value!r} is empty or not text: give a name such as 'Ben'.")
+    control = next((char for char in value if unicodedata.category(char) == "Cc"), None)
+    if control is not None:
+        raise InvalidInput(f"User name {value!r} holds the control character {control!r} "
+                           f"(U+{ord(control):04X}): remove it; a name is printable text "
+                           "such as 'Ben'.")
     if not any(map(_visible, value)):
-        raise InvalidInput(f"User name {value!r} has no visible character (only spaces or "
-                           "invisible ones such as a zero-width space): give a name such as "
-                           "'Ben'.")
+        raise InvalidInput(f"User name {value!r} has no visible character (only spaces, "
+                           "combining marks or invisible ones such as a zero-width space): "
+                           "give a name such as 'Ben'.")
     if len(value) > max_chars:
         raise InvalidInput(f"User name {value[:20]!r}... has {len(value)} characters; "
                            f"the users table allows at most {max_chars}: shorten it.")
@@ -76,9 +81,13 @@ _BLANK_CHARACTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 
 
 def _visible(character: str) -> bool:
-    """False for spaces of any kind, control and format characters (e.g. a zero-width space)."""
+    """False for spaces, control and format characters (a zero-width space) and combining marks.
+
+    A combining mark (an accent) is drawn only on the character before it, so a name made of
+    marks alone shows nothing.
+    """
     category = unicodedata.category(character)
-    return not (category[0] == "Z" or category in ("Cc", "Cf", "Cs", "Cn")
+    return not (category[0] in "ZM" or category in ("Cc", "Cf", "Cs", "Cn")
                 or character in _BLANK_CHARACTERS)
 
 

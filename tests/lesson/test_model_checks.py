@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from fractions import Fraction
 
@@ -288,3 +289,15 @@ def test_an_insert_without_a_value_is_refused_like_the_model_does(tables, write,
                                                                   column):
     """Both leave the column out of the INSERT: TiDB would store 'Female' for a gender."""
     refused_as_the_rule_refuses(tables, column, None, lambda: write(tables, model, column, None))
+
+
+@pytest.mark.parametrize("name", ["Jose\u0301", "\u00c5sa", "Zo\u00eb", "\u30d9\u30f3", "O'Brien"])
+def test_names_with_accents_written_either_way_are_accepted_as_given(name):
+    assert as_name(name) == name
+
+
+@pytest.mark.parametrize("name,why", [("\u0301\u0301", "combining marks"), ("Ev\x00e", "U+0000"),
+                                      ("Ben\n", "U+000A"), ("\tBen", "U+0009")])
+def test_names_of_marks_alone_or_with_control_characters_are_refused(name, why):
+    with pytest.raises(InvalidInput, match=re.escape(why)):
+        as_name(name)
