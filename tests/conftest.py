@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, MetaData
 
 from crm_helpers.analysis.generate import generate_orders, generate_users
 from crm_helpers.analysis.loader import load_frame
@@ -110,6 +110,16 @@ def throwaway_database(settings: Settings, prefix: str = "crm_pytest") -> Iterat
         with admin.begin() as connection:
             connection.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
         admin.dispose()
+
+
+@contextmanager
+def analysis_database_with(settings: Settings, prefix: str, tables: MetaData) -> Iterator[str]:
+    """A throwaway database holding `tables` beside the analysis tables `analysis_engine` makes."""
+    with throwaway_database(settings, prefix) as name:
+        engine = analysis_engine(settings, database=name)
+        tables.create_all(engine)
+        engine.dispose()
+        yield name
 
 
 @contextmanager

@@ -25,7 +25,7 @@ from crm_helpers.engines import tidb_engine
 from crm_helpers.errors import InvalidInput, InvalidPrice, LoadFailed
 from crm_helpers.lesson.models import Order, User
 from crm_helpers.lesson.operations import add_orders, reset_crm_tables
-from tests.conftest import fresh_analysis_engine, throwaway_database
+from tests.conftest import analysis_database_with, fresh_analysis_engine, throwaway_database
 
 texts_metadata = MetaData()
 texts = Table(
@@ -46,10 +46,7 @@ AWKWARD = [
 
 @pytest.fixture(scope="module")
 def database(tidb_settings):
-    with throwaway_database(tidb_settings, "crm_pytest_integrity") as name:
-        engine = analysis_engine(tidb_settings, database=name)
-        texts_metadata.create_all(engine)
-        engine.dispose()
+    with analysis_database_with(tidb_settings, "crm_pytest_integrity", texts_metadata) as name:
         yield name
 
 

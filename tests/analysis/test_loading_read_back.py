@@ -16,12 +16,11 @@ from crm_helpers.analysis.loader import load_frame
 from crm_helpers.analysis.reading import read_frame
 from crm_helpers.analysis.resume import CommittedBatch
 from crm_helpers.analysis.schema import (
-    analysis_engine,
     analysis_orders,
 )
 from crm_helpers.analysis.statistics import WriteMark
 from crm_helpers.errors import TableDamaged
-from tests.conftest import fresh_analysis_engine, throwaway_database
+from tests.conftest import analysis_database_with, fresh_analysis_engine
 
 N_USERS = 300
 
@@ -38,10 +37,7 @@ numbers = Table(
 
 @pytest.fixture(scope="module")
 def database(tidb_settings):
-    with throwaway_database(tidb_settings, "crm_pytest_read_back") as name:
-        engine = analysis_engine(tidb_settings, database=name)
-        numbers_metadata.create_all(engine)
-        engine.dispose()
+    with analysis_database_with(tidb_settings, "crm_pytest_read_back", numbers_metadata) as name:
         yield name
 
 
