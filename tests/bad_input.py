@@ -13,8 +13,11 @@ URLs). Its outcome is one of:
 - silent: no error at all;
 - half-written: an error, but the database changed (or no error and it changed);
 - hang: no answer within the case's time limit.
-Only "clear" passes. The counts of the whole session are printed at its end (pytest -s), and
-with CRM_SWEEP_REPORT=<path> written there as JSON.
+Only "clear" passes. A case with `accepts` is a valid input instead (a NumPy scalar, a unicode
+password, a float32 column): it must return, and `accepts(result, ctx)` must hold, for
+"accepted"; a refusal of it counts as unclear, a wrong result as silent. The counts of the
+whole session are printed at its end (pytest -s), and with CRM_SWEEP_REPORT=<path> written
+there as JSON.
 """
 
 from __future__ import annotations
@@ -67,6 +70,13 @@ class Case:
     owner: str | None = None  # engineer whose module still lets it through (xfail)
     cli: bool = False
     env: dict[str, str] = field(default_factory=dict)
+    #: For a valid input: what its result must satisfy (it may write to tables of its own).
+    accepts: Callable[[Any, Any], bool] | None = None
+
+    @property
+    def expected(self) -> str:
+        """The outcome the case must have: "clear" for bad input, "accepted" for valid input."""
+        return "clear" if self.accepts is None else "accepted"
 
 
 @dataclass
@@ -217,7 +227,8 @@ def sweep_counts(outcomes: dict[str, str], seconds: dict[str, float]) -> dict[st
     kinds = Counter(outcome.split(":")[0] for outcome in outcomes.values())
     counts = {"tried": len(outcomes)}
     counts.update({kind: kinds.get(kind, 0)
-                   for kind in ("clear", "silent", "unclear", "half-written", "hang")})
+                   for kind in ("clear", "accepted", "silent", "unclear", "half-written",
+                                "hang")})
     counts["slow"] = sum(1 for spent in seconds.values() if spent > SLOW_SECONDS)
     return counts
 
@@ -269,6 +280,8 @@ def run_case(case: Case, ctx: Ctx) -> str:
     worker.join(TIME_LIMIT)
     if worker.is_alive():
         return "hang"
+    if case.accepts is not None:
+        return _valid_outcome(case, ctx, outcome, stderr.getvalue())
     written = fingerprint(ctx) != before
     error = outcome.get("error")
     if case.cli and error is None:
@@ -288,6 +301,21 @@ def run_case(case: Case, ctx: Ctx) -> str:
             or not ADVICE.search(error_text):
         return f"unclear: {type(error).__name__}: {error_text[:300]}"
     return "clear"
+
+
+def _valid_outcome(case: Case, ctx: Ctx, outcome: dict[str, Any], stderr: str) -> str:
+    """accepted, or how a valid input was mishandled: refused (unclear) or changed (silent)."""
+    error = outcome.get("error")
+    if error is not None:
+        return f"unclear: refused a valid input: {type(error).__name__}: {str(error)[:300]}"
+    result = outcome.get("exit") if case.cli else outcome.get("result")
+    try:
+        if case.accepts(result, ctx):
+            return "accepted"
+    except Exception as exc:  # a result of the wrong shape is a wrong result
+        return f"silent: the result is not what was given ({type(exc).__name__}: {exc})"[:300]
+    shown = stderr[-200:] if case.cli else repr(result)[:200]
+    return f"silent: the result is not what was given: {shown}"
 
 
 @contextlib.contextmanager
