@@ -71,16 +71,18 @@ def tidy_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
     if not isinstance(frame, pd.DataFrame):
         raise InvalidInput(f"tidy_dtypes needs a DataFrame, not {type(frame).__name__}: "
                            "pass the frame a query gave (e.g. pd.read_sql(...)).")
-    for column in frame.columns:
-        values = frame[column]
+    # By position: a result may repeat a column name (SELECT 1 AS a, 2 AS a).
+    for position, column in enumerate(frame.columns):
+        values = given = frame.iloc[:, position]
         # Only object columns can hold Enum members (what ORM selects of Enum columns give).
         if values.dtype == object and any(isinstance(v, enum.Enum) for v in values):
-            frame[column] = values.map(lambda v: v.name if isinstance(v, enum.Enum) else v)
-    if "gender" in frame.columns:
-        frame["gender"] = pd.Categorical(frame["gender"],
-                                         categories=[member.name for member in Gender])
-    if "price" in frame.columns:
-        frame["price"] = frame["price"].astype("float64")
+            values = values.map(lambda v: v.name if isinstance(v, enum.Enum) else v)
+        if column == "gender":
+            values = pd.Categorical(values, categories=[member.name for member in Gender])
+        elif column == "price":
+            values = values.astype("float64")
+        if values is not given:
+            frame.isetitem(position, values)
     return frame
 
 

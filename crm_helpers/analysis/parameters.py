@@ -64,8 +64,31 @@ def parameter_binds(params: Mapping[str, Any]) -> list[BindParameter]:
     return binds
 
 
+class DoubleLiteral(UserDefinedType[float]):
+    """Float parameters: bound by the driver as they are, or written as DOUBLE literals.
+
+    SQLAlchemy writes 0.1 into SQL text as `0.1`, which MySQL reads as a DECIMAL; PyMySQL
+    sends it as `0.1e0`, a DOUBLE. Both read paths must send the same type.
+    """
+
+    cache_ok = True
+
+    def get_col_spec(self, **kw: Any) -> str:
+        return "DOUBLE"
+
+    def literal_processor(self, dialect: Any) -> Any:
+        def literal(value: float) -> str:
+            text = repr(float(value))
+            return text if "e" in text else text + "e0"
+        return literal
+
+
 def _type_of(value: object) -> Any:
-    return HexBytes() if isinstance(value, bytes) else bindparam("v", value).type
+    if isinstance(value, bytes):
+        return HexBytes()
+    if isinstance(value, float):
+        return DoubleLiteral()
+    return bindparam("v", value).type
 
 
 def _plain(name: str, value: object) -> Any:

@@ -1,8 +1,11 @@
 """Query results into DataFrames fast: connectorx (Rust, Arrow) with pandas.read_sql as fallback.
 
-Both paths give the same values with the same dtypes (integers int64, floats float64,
-`gender` categorical), so callers never need to know which one served them; the frame's
-`attrs["read_path"]` says which did.
+Both paths give the same values with the same dtypes as `pandas.read_sql` (integers int64,
+or uint64 for unsigned values beyond int64; floats float64, a FLOAT column's values as the
+decimals TiDB prints for them; DECIMAL as float64; `gender` categorical), so callers never
+need to know which one served them; the frame's `attrs["read_path"]` says which did.
+connectorx carries DECIMAL with 10 decimal places only: a result with more goes the pandas
+way.
 
 Chunked reads (`chunksize=`) stream connectorx's Arrow batches from a child process
 (`child_stream`), one chunk at a time: connectorx's stream holds Python's GIL while it waits
@@ -18,13 +21,17 @@ refuses everything else before anything is sent (`NotAQuery`).
 
 from __future__ import annotations
 
+import operator
 import threading
 import warnings
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 from sqlalchemy import Engine, Executable
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
@@ -36,6 +43,7 @@ from crm_helpers.analysis.queries import ROW_QUERIES, NotAQuery, checked_query, 
 from crm_helpers.config import mask_url
 from crm_helpers.engines import connection_errors
 from crm_helpers.errors import InvalidInput, TiDBTimeout
+from crm_helpers.numbers import float_texts, is_narrow_float
 
 __all__ = ["NotAQuery", "read_frame"]
 
@@ -51,10 +59,7 @@ def read_frame(engine: Engine, query: Executable | str, *, params: dict[str, Any
     if not isinstance(engine, Engine):
         raise InvalidInput(f"read_frame needs a SQLAlchemy Engine, not {type(engine).__name__}: "
                            "make one with crm_helpers.engines.tidb_engine(url).")
-    if chunksize is not None and (isinstance(chunksize, bool) or not isinstance(chunksize, int)
-                                  or chunksize <= 0):
-        raise InvalidInput(f"chunksize is {chunksize!r}: give a whole number of rows above 0 "
-                           "(e.g. 100_000), or None for one frame.")
+    chunksize = _rows_per_chunk(chunksize)
     statement = bound_statement(query, params)
     kind = checked_query(statement, engine.dialect)
     if connectorx is not None:
@@ -77,15 +82,52 @@ def read_frame(engine: Engine, query: Executable | str, *, params: dict[str, Any
         limit = Deadline(engine.url)
         try:
             table = limit.run(lambda: connectorx.read_sql(url, sql, return_type="arrow"))
-            # split_blocks + self_destruct free each Arrow column as pandas takes it over.
-            return _normalized(table.to_pandas(split_blocks=True, self_destruct=True),
-                               "connectorx")
         except (KeyboardInterrupt, SystemExit, TiDBTimeout):
             raise
         except BaseException as exc:  # connectorx's Rust panics are BaseExceptions
             warnings.warn(f"connectorx could not run the query ({_masked(engine, exc)}); using "
                           "pandas.read_sql.", stacklevel=2)
+        else:
+            if not _decimals_cut(engine, sql, table.schema):
+                # split_blocks + self_destruct free each Arrow column as pandas takes it over.
+                return _normalized(table.to_pandas(split_blocks=True, self_destruct=True),
+                                   "connectorx")
     return _read_with_pandas(engine, statement, chunksize)
+
+
+def _rows_per_chunk(chunksize: object) -> int | None:
+    """`chunksize` as an int (NumPy's integers too), or InvalidInput."""
+    if chunksize is None:
+        return None
+    try:
+        rows = operator.index(chunksize)  # int, np.int64, ...; not float or bool
+    except TypeError:
+        rows = 0
+    if isinstance(chunksize, bool | np.bool_) or rows <= 0:
+        raise InvalidInput(f"chunksize is {chunksize!r}: give a whole number of rows above 0 "
+                           "(e.g. 100_000), or None for one frame.")
+    return rows
+
+
+#: connectorx reads DECIMAL into Arrow's decimal128 with this many decimal places, cutting
+#: off the rest (and gives up, with a Rust panic, on values beyond 28 digits).
+_CONNECTORX_DECIMAL_SCALE = 10
+
+
+def _decimals_cut(engine: Engine, sql: str, schema: pa.Schema) -> bool:
+    """Whether connectorx cut decimal places off a DECIMAL column of the result."""
+    if not any(pa.types.is_decimal(field.type) for field in schema):
+        return False
+    # Only the result's columns are asked for: LIMIT 0 on the query runs none of it.
+    probe = f"SELECT * FROM (\n{sql.rstrip().rstrip(';')}\n) AS crm_columns LIMIT 0"
+    try:
+        with engine.connect() as connection:
+            cursor = connection.exec_driver_sql(
+                probe.replace("%", "%%")).cursor
+            scales = [column[5] or 0 for column in cursor.description]
+    except DBAPIError:
+        return True  # cannot tell: the pandas path is exact either way
+    return max(scales, default=0) > _CONNECTORX_DECIMAL_SCALE
 
 
 def _connectorx_chunks(engine: Engine, url: str, sql: str, statement: Executable,
@@ -95,6 +137,9 @@ def _connectorx_chunks(engine: Engine, url: str, sql: str, statement: Executable
     yielded = False
     try:
         for table in child_tables(url, sql, chunksize, limit.seconds, limit.timeout):
+            if not yielded and _decimals_cut(engine, sql, table.schema):
+                yield from _pandas_chunks(engine, statement, chunksize)
+                return
             yield _normalized(table.to_pandas(split_blocks=True, self_destruct=True),
                               "connectorx")
             yielded = True
@@ -207,12 +252,28 @@ def _pandas_chunks(engine: Engine, statement: Executable, chunksize: int) -> Ite
 
 
 def _normalized(frame: pd.DataFrame, path: str) -> pd.DataFrame:
-    for column in frame.columns:
-        dtype = frame[column].dtype
+    """The dtypes pandas.read_sql gives, whichever path read `frame`."""
+    # By position: a result may repeat a column name (SELECT 1 AS a, 2 AS a).
+    for position in range(frame.shape[1]):
+        values = frame.iloc[:, position]
+        dtype = values.dtype
+        if pd.api.types.is_unsigned_integer_dtype(dtype) and len(values) and (
+                values.max() > np.iinfo(np.int64).max):
+            continue  # beyond int64: uint64 as read_sql gives it, never wrapped to negative
         if pd.api.types.is_integer_dtype(dtype) and dtype != "int64":
-            frame[column] = frame[column].astype("int64")
+            frame.isetitem(position, values.astype("int64"))
+        elif is_narrow_float(values):
+            # A FLOAT column: the decimals TiDB prints for it (as read_sql gets them), not the
+            # float32's binary value widened (9.99, not 9.989999771118164).
+            frame.isetitem(position, float_texts(values).astype("float64"))
         elif pd.api.types.is_float_dtype(dtype) and dtype != "float64":
-            frame[column] = frame[column].astype("float64")
+            frame.isetitem(position, values.astype("float64"))
+        elif dtype.kind == "O" and any(isinstance(value, Decimal)
+                                       for value in values.dropna().head(1)):
+            # DECIMAL: read_sql's coerce_float makes float64 of it; float() rounds exactly.
+            frame.isetitem(position, values.map(
+                lambda value: float(value) if isinstance(value, Decimal) else value,
+                na_action="ignore").astype("float64"))
     frame = tidy_dtypes(frame)
     frame.attrs["read_path"] = path
     return frame
