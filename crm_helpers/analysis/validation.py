@@ -14,6 +14,7 @@ from numbers import Real
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -65,11 +66,16 @@ def validate_frame(engine: Engine, table: Table, frame: pd.DataFrame) -> pd.Data
     numbers = {}
     for column in table.columns:
         kind = base_type(column.type)
-        if isinstance(kind, Float) and frame[column.name].dtype == object:
-            converted, problem = _exact_floats(frame[column.name], _single_precision(kind))
-            problems.append(problem)
-            if converted is not None:
-                numbers[column.name] = converted
+        values = frame[column.name]
+        converted, problem = None, None
+        if isinstance(kind, Float) and (values.dtype == object or _arrow_decimal(values)):
+            # Decimals and mixed numbers, one by one against the one exactness rule.
+            converted, problem = _exact_floats(values, _single_precision(kind))
+        elif isinstance(kind, Integer) and values.dtype == object:
+            converted, problem = _object_integers(values, kind)
+        problems.append(problem)
+        if converted is not None:
+            numbers[column.name] = converted
     frame = frame.assign(**numbers)
     if not any(problems):
         problems = [_column_problem(frame[column.name], column) for column in table.columns]
@@ -122,8 +128,7 @@ def _column_problem(values: pd.Series, column: Column) -> str | None:
                 missing.any() and pd.api.types.is_float_dtype(values)
                 and (present == present.round()).all()):
             return f"column {name!r} must hold integers, not {values.dtype}"
-        bits = next(bits for kind_class, bits in _INTEGER_BITS if isinstance(kind, kind_class))
-        low, high = -2 ** (bits - 1), 2 ** (bits - 1) - 1
+        low, high = _integer_range(kind)
         outside = ((values < low) | (values > high)).to_numpy() & ~missing
         if outside.any():
             return f"column {name!r}: {_rows(outside)} are outside {low}..{high}"
@@ -142,6 +147,18 @@ def _column_problem(values: pd.Series, column: Column) -> str | None:
         # A float32 (float16) is the decimal it prints as: what the loader sends (float_texts).
         numbers = (float_texts(values).astype("float64") if is_narrow_float(values)
                    else values.to_numpy("float64", na_value=np.nan))
+        if _wider_than_double(values):
+            given = values.to_numpy(np.longdouble, na_value=np.nan)
+            with np.errstate(over="ignore", invalid="ignore"):
+                cut = (numbers.astype(np.longdouble) != given) & ~missing & np.isfinite(given)
+            if cut.any():
+                first = int(np.flatnonzero(cut)[0])
+                return (f"column {name!r}: {_rows(cut)} cannot be stored exactly in its "
+                        f"{'single-precision FLOAT' if _single_precision(kind) else 'DOUBLE'} "
+                        f"column: {values.dtype} holds more digits than a double (e.g. "
+                        f"{given[first]!r} would become {float(numbers[first])!r}); convert "
+                        f"the column first, e.g. frame[{name!r}].astype('float64'), if that "
+                        "rounding is what you mean")
         if pd.api.types.is_integer_dtype(values):
             inexact = (numbers.astype("int64") != values.to_numpy("int64", na_value=0)) & ~missing
             if inexact.any():
@@ -170,6 +187,11 @@ def _column_problem(values: pd.Series, column: Column) -> str | None:
                         f"become {float(str(stored[first]))!r}); round them (about 7 "
                         "significant digits) or load into a Double/Numeric column")
     elif isinstance(kind, DateTime):
+        if isinstance(values.dtype, pd.ArrowDtype) and not pa.types.is_timestamp(
+                values.dtype.pyarrow_dtype):
+            return (f"column {name!r} must hold datetimes, not {values.dtype}: convert it "
+                    f"first, e.g. frame[{name!r}] = pd.to_datetime(frame[{name!r}]) for dates "
+                    "at midnight")
         if isinstance(values.dtype, pd.DatetimeTZDtype):
             return (f"column {name!r} holds times with a time zone ({values.dtype.tz}), which a "
                     "DATETIME column cannot keep: convert them to the zone you mean and drop "
@@ -229,6 +251,11 @@ def _exact_floats(values: pd.Series,
             converted.append(np.nan)
         elif not is_number(value) or (isinstance(value, Decimal) and not value.is_finite()):
             return None, None  # not numbers: _column_problem says so
+        elif isinstance(value, np.floating) and value.dtype.itemsize < 8:
+            # A float32 (float16) is the decimal it prints as, as in a float32 column.
+            value = float(str(value))
+            inexact[position] = not is_exact(value, single_precision)
+            converted.append(value)
         elif float_text_back(value, single_precision) is None:
             inexact[position] = True
             converted.append(np.nan)
@@ -244,6 +271,37 @@ def _exact_floats(values: pd.Series,
                       f"column (e.g. {first!r} {becomes}); round them, or load into a "
                       "Numeric column")
     return pd.Series(converted, index=values.index, dtype="float64"), None
+
+
+def _object_integers(values: pd.Series, kind: Integer) -> tuple[pd.Series | None, str | None]:
+    """An object column of Python (or NumPy) integers as Int64 if the column holds them all;
+    else None, and what is wrong when they are integers out of its range."""
+    present = values.dropna().tolist()
+    if not all(isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
+               for value in present):
+        return None, None  # not integers: _column_problem says so
+    low, high = _integer_range(kind)
+    outside = np.array([value is not None and value is not pd.NA and value == value
+                        and not low <= int(value) <= high for value in values.tolist()])
+    if outside.any():
+        return None, f"column {values.name!r}: {_rows(outside)} are outside {low}..{high}"
+    return pd.Series(pd.array(values.tolist(), dtype="Int64"), index=values.index), None
+
+
+def _integer_range(kind: Integer) -> tuple[int, int]:
+    bits = next(bits for kind_class, bits in _INTEGER_BITS if isinstance(kind, kind_class))
+    return -2 ** (bits - 1), 2 ** (bits - 1) - 1
+
+
+def _arrow_decimal(values: pd.Series) -> bool:
+    return isinstance(values.dtype, pd.ArrowDtype) and pa.types.is_decimal(
+        values.dtype.pyarrow_dtype)
+
+
+def _wider_than_double(values: pd.Series) -> bool:
+    """True for a long double column (float128 on x86), whose digits a double cannot keep."""
+    dtype = getattr(values.dtype, "numpy_dtype", values.dtype)
+    return isinstance(dtype, np.dtype) and dtype.kind == "f" and dtype.itemsize > 8
 
 
 def _single_precision(kind: Float) -> bool:
