@@ -15,6 +15,7 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import unquote_to_bytes
 
 from dotenv import dotenv_values
 from dotenv.parser import parse_stream
@@ -131,9 +132,10 @@ def load_settings(environ: Mapping[str, str] | None = None,
         values.update(_env_file_values(Path(env_file), given))
     values.update(given)
     get = {k: v for k, v in values.items() if v not in (None, "")}.get
-    for variable in ("TIDB_DB_NAME", "CRM_APP_USER"):
-        if get(variable) is not None:
-            plain_name(get(variable), variable)
+    if get("TIDB_DB_NAME") is not None:
+        plain_name(get("TIDB_DB_NAME"), "TIDB_DB_NAME")
+    if get("CRM_APP_USER") is not None:
+        user_name(get("CRM_APP_USER"), "CRM_APP_USER")
 
     ca_path = get("CA_PATH")
     if ca_path and not Path(ca_path).is_file():
@@ -152,7 +154,7 @@ def load_settings(environ: Mapping[str, str] | None = None,
     if raw_url:
         return _settings_from_url(raw_url, common)
     return Settings(
-        host=get("TIDB_HOST") or LOCAL_HOST,
+        host=_host(get("TIDB_HOST")) or LOCAL_HOST,
         port=_port(get("TIDB_PORT"), DEFAULT_PORT, "TIDB_PORT"),
         user=get("TIDB_USER") or DEFAULT_USER,
         password=get("TIDB_PASSWORD") or "",
@@ -216,16 +218,29 @@ def _url_problem(raw_url: str) -> str | None:
         return "TIDB_URL is not a URL (no '://')"
     rest, _, query = raw_url.split("://", 1)[1].partition("?")
     at = rest.rfind("@")
+    if "#" in raw_url and "#" not in rest[:max(at, 0)]:
+        return ("TIDB_URL holds a '#', where a URL ends (everything after it would be dropped): "
+                "remove it, or write a '#' of the password or an option as %23")
     if rest.count("@") > 1 or "/" in rest[:max(at, 0)] or "#" in raw_url or (
             at < 0 and "@" in query):
         return ("the user name or password in TIDB_URL holds a character that URLs reserve "
                 "(@ : / ? # % or a space)")
+    if "@" in query:
+        # SQLAlchemy takes the last '@' of the whole URL for the end of the password.
+        return ("TIDB_URL has an '@' in its options (such as init_command), where it would be "
+                "read as the end of the password: write that '@' as %40")
     # '%41' is read as 'A', so an unencoded '%' is only detectable when no two hex digits
     # follow it; then it is refused rather than kept as a literal by chance.
     if _BARE_PERCENT.search(rest[:max(at, 0)]):
         return ("the user name or password in TIDB_URL holds a '%' that is not followed by two "
                 "hex digits: a '%' of the password itself must be written %25 (URLs read "
                 "'%XX' as one encoded character, e.g. '%41' as 'A')")
+    try:
+        unquote_to_bytes(raw_url).decode("utf-8")
+    except UnicodeDecodeError:
+        # '%E4' (Latin-1's 'ä') would be read as the replacement character, silently.
+        return ("TIDB_URL holds percent-encoded bytes that are not UTF-8 (such as %E4 for 'ä' "
+                "in Latin-1): encode the text's UTF-8 bytes, e.g. 'ä' as %C3%A4")
     return None
 
 
@@ -257,6 +272,10 @@ def _settings_from_url(raw_url: str, common: dict) -> Settings:
         )
     if not url.host:
         raise ConfigError(f"TIDB_URL ({mask_url(url)}) names no host: add one after the '@'.")
+    repeated = sorted(name for name, value in url.query.items() if not isinstance(value, str))
+    if repeated:
+        raise ConfigError(f"TIDB_URL ({mask_url(url)}) gives {', '.join(repeated)} more than "
+                          "once, so which one counts would be a guess: give each option once.")
     ca_path = common.pop("ca_path") or url.query.get("ssl_ca")
     options = tuple((name, value) for name, value in url.query.items()
                     if name not in ("charset", "ssl_ca", "plugin") and isinstance(value, str))
@@ -305,6 +324,39 @@ def plain_name(value: object, what: str) -> str:
                           "1 to 64 letters, digits, '_' or '.' (other characters would have to "
                           "be quoted inside SQL).")
     return value
+
+
+#: TiDB (like MySQL 5.7+) refuses longer user names (error 1470).
+MAX_USER_NAME = 32
+
+
+def user_name(value: object, what: str) -> str:
+    """`value` if it can be a TiDB user name in SQL (plain_name, at most 32 characters)."""
+    name = plain_name(value, what)
+    if len(name) > MAX_USER_NAME:
+        raise ConfigError(f"{what} is {name!r}, {len(name)} characters: TiDB's user names are "
+                          f"at most {MAX_USER_NAME}; give a shorter one.")
+    return name
+
+
+def _host(value: str | None) -> str | None:
+    """TIDB_HOST if it is a host name or address alone; ConfigError otherwise."""
+    if value is None:
+        return None
+    if any(character.isspace() for character in value):
+        return _bad_host(value, "holds a space or line break: remove it")
+    if any(mark in value for mark in ("://", "/", "@", "?", "#")):
+        return _bad_host(value, "is not a host name alone: give the host name (such as "
+                         "gateway01.us-west-2.prod.aws.tidbcloud.com or 127.0.0.1) without "
+                         "scheme, user or path, or put a whole URL in TIDB_URL instead")
+    if value.count(":") == 1:
+        return _bad_host(value, "looks like HOST:PORT: give the host name alone in TIDB_HOST "
+                         "and the port in TIDB_PORT")
+    return value
+
+
+def _bad_host(value: str, problem: str) -> str:
+    raise ConfigError(f"TIDB_HOST is {value!r}, which {problem}.")
 
 
 def sql_identifier(name: str, *, formatted: bool = False) -> str:

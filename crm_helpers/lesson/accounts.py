@@ -21,6 +21,7 @@ from crm_helpers.config import (
     Settings,
     load_settings,
     plain_name,
+    user_name,
 )
 from crm_helpers.engines import tidb_engine
 from crm_helpers.errors import ConfigError, CrmError
@@ -107,7 +108,7 @@ class AccountError(CrmError):
 
 def ensure_app_user(admin: Engine, user: str, password: str, database: str) -> None:
     """Create `user` (or reset its password) and grant it ALL on `database` and nothing else."""
-    account = f"'{plain_name(user, 'The user name')}'@'%%'"  # %% : PyMySQL formats the text with %
+    account = f"'{user_name(user, 'The user name')}'@'%%'"  # %% : PyMySQL formats the text with %
     grant = f"GRANT ALL ON `{plain_name(database, 'The database name')}`.* TO {account}"
     if user.lower() == "root" or user == getattr(_engine(admin).url, "username", None):
         raise ConfigError(f"ensure_app_user would change the password of {user!r}, the "
@@ -138,7 +139,7 @@ def ensure_app_user(admin: Engine, user: str, password: str, database: str) -> N
 
 def grants_frame(admin: Engine, user: str) -> pd.DataFrame:
     """SHOW GRANTS for `user`@'%' as a one-column DataFrame."""
-    name = plain_name(user, "The user name")
+    name = user_name(user, "The user name")
     with _engine(admin).connect() as connection:
         known = connection.execute(text("SELECT COUNT(*) FROM mysql.user WHERE user = :user "
                                         "AND host = '%'"), {"user": name}).scalar_one()
@@ -156,6 +157,11 @@ def privilege_probe_frame(engine: Engine, statements: list[str]) -> pd.DataFrame
             isinstance(statement, str) for statement in statements):
         raise ConfigError(f"statements must be a list of SQL texts such as ['SELECT 1'], not "
                           f"{statements!r:.60}.")
+    blank = next((number for number, statement in enumerate(statements, 1)
+                  if not statement.strip()), None)
+    if blank is not None:
+        raise ConfigError(f"Statement {blank} of {len(statements)} is empty, and TiDB would "
+                          "report nothing for it: give SQL text for each, or drop it.")
     rows = []
     for statement in statements:
         try:

@@ -290,4 +290,6 @@ def _short_reason(reason: str) -> str:
         return "timed out: the host does not answer"
     if "Name or service not known" in reason or "nodename nor servname" in reason:
         return "unknown host name"
+    if "host name is not valid" in reason:
+        return "not a valid host name: an empty part between dots, or a part over 63 characters"
     return reason or "no answer"

@@ -118,7 +118,11 @@ async def open_connection(errors: Any, params: dict[str, Any],
     except errors.OperationalError as exc:
         greeted = bool(opened) and getattr(opened[0], "server_version", None) is not None
         raise connect.opening_failure(errors, exc, address, wait, tls, greeted) from exc.__cause__
-    except (struct.error, IndexError, ValueError, UnicodeError) as exc:
+    except UnicodeError as exc:
+        if not opened:  # asyncio could not even encode the host name
+            raise connect.invalid_host(errors, address, exc) from None
+        raise connect.not_mysql(errors, address, f"{type(exc).__name__}: {exc}") from None
+    except (struct.error, IndexError, ValueError) as exc:
         raise connect.not_mysql(errors, address, f"{type(exc).__name__}: {exc}") from None
     return opened[0], uses_tls
 

@@ -171,7 +171,11 @@ def open_connection(dbapi: Any, params: dict[str, Any], tls: TLSPolicy) -> Any:
         raise opening_failure(dbapi.err, exc, host, wait, tls, greeted) from None
     except dbapi.err.InternalError as exc:  # e.g. "Packet sequence number wrong"
         raise not_mysql(dbapi.err, host, str(exc)) from None
-    except (struct.error, IndexError, ValueError, UnicodeError) as exc:
+    except UnicodeError as exc:
+        if getattr(connection, "_sock", None) is None:  # no socket: the name itself is bad
+            raise invalid_host(dbapi.err, host, exc) from None
+        raise not_mysql(dbapi.err, host, f"{type(exc).__name__}: {exc}") from None
+    except (struct.error, IndexError, ValueError) as exc:
         raise not_mysql(dbapi.err, host, f"{type(exc).__name__}: {exc}") from None
     # PyMySQL reads the attributes on each read and write; they have no public setter.
     connection._read_timeout = read_timeout
@@ -216,6 +220,18 @@ def opening_failure(errors: Any, exc: Exception, host: str, wait: float, tls: TL
             2013, f"The server at {host} greeted but did not finish opening the connection "
             f"within {wait:g} s (timed out; TIDB_CONNECT_TIMEOUT)")
     return exc
+
+
+#: MySQL's client error for a connection that could not be made (CR_CONN_HOST_ERROR).
+CANNOT_CONNECT = 2003
+
+
+def invalid_host(errors: Any, host: str, error: UnicodeError) -> Exception:
+    """The driver's OperationalError 2003 for a host name that cannot be looked up at all
+    (an empty label such as 'a..b', a label over 63 characters): IDNA refuses to encode it."""
+    return errors.OperationalError(
+        CANNOT_CONNECT, f"Can't connect to MySQL server on {host!r} (the host name is not "
+        f"valid: {error})")
 
 
 def not_mysql(errors: Any, host: str, detail: str) -> Exception:
