@@ -49,10 +49,17 @@ def go_toolchain() -> str:
 def cache_dir() -> Path:
     """The directory under which built tidb-server binaries are kept."""
     if os.environ.get("TIDB_CRM_CACHE"):
-        return Path(os.environ["TIDB_CRM_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or (
+        folder = Path(os.environ["TIDB_CRM_CACHE"]).expanduser()
+        if folder.exists() and not folder.is_dir():
+            raise TiDBBuildError(f"TIDB_CRM_CACHE is {str(folder)!r}, which is a file: point it "
+                                 "at a folder for the built tidb-server (it is created if "
+                                 "missing), or unset it to use the user's cache folder.")
+        return folder
+    # The XDG spec says a relative XDG_CACHE_HOME is invalid and to be ignored (Go refuses it).
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg) if xdg and Path(xdg).is_absolute() else (
         Path.home() / ("Library/Caches" if sys.platform == "darwin" else ".cache"))
-    return Path(base) / "tidb-crm-notebooks"
+    return base / "tidb-crm-notebooks"
 
 
 def pin_key() -> str:

@@ -10,7 +10,7 @@ from dataclasses import replace
 
 from crm_helpers.config import check_port, load_settings, mask_url
 from crm_helpers.engines import tidb_engine
-from crm_helpers.errors import CrmError
+from crm_helpers.errors import ConfigError, CrmError, TiDBNotRunning
 from crm_helpers.local.build import tidb_server_binary
 from crm_helpers.local.recovery import check_tables, damaged_tables, record_damage, repair_tables
 from crm_helpers.local.server import (
@@ -53,6 +53,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def _check_external_up(args: argparse.Namespace, settings) -> None:
+    """`up` with TIDB_URL or TIDB_HOST set starts nothing: check that that TiDB answers."""
+    if args.port is not None or args.status_port is not None:
+        raise ConfigError("--port and --status-port choose the local TiDB's ports, but TIDB_URL "
+                          "or TIDB_HOST is set, so `crm-tidb up` starts nothing local: unset "
+                          "them to start the local TiDB, or drop the options.")
+    try:
+        ensure_tidb(settings)
+    except TiDBNotRunning as exc:
+        raise TiDBNotRunning(f"TIDB_URL or TIDB_HOST is set, so `crm-tidb up` starts nothing "
+                             f"local: it only checks that that TiDB answers, and it does not. "
+                             "Unset TIDB_URL and TIDB_HOST to use the local TiDB. "
+                             f"{exc}", exc) from None
+
+
 def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -73,7 +88,7 @@ def _run(args: argparse.Namespace) -> int:
         return _check_or_repair(args.command, settings)
     if settings.external and args.command in ("up", "down", "status"):
         if args.command == "up":
-            ensure_tidb(settings)
+            _check_external_up(args, settings)
         print(f"TIDB_URL / TIDB_HOST point at {mask_url(settings.url())}: "
               "nothing local is started or stopped.")
         return 0

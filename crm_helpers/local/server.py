@@ -19,6 +19,7 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import pymysql
 from sqlalchemy.engine import URL
@@ -93,7 +94,7 @@ class LocalTiDB:
         if self.port == self.status_port:
             raise ConfigError(
                 f"The SQL port and the status port are both {self.port}; TiDB needs two "
-                "different ports. Pick another one with --status-port or TIDB_STATUS_PORT.")
+                "different ports. Give another one with --status-port or TIDB_STATUS_PORT.")
         _check_home(self.home)
 
     @property
@@ -152,7 +153,8 @@ class ServerStatus:
 def local_tidb(settings: Settings | None = None) -> LocalTiDB:
     """The local server of the settings' ports, kept in `TIDB_LOCAL_HOME` (default `.tidb/`)."""
     settings = _settings(settings)
-    home = Path(os.environ.get("TIDB_LOCAL_HOME") or DEFAULT_HOME)
+    # '~' as a shell would read it: a .env or a quoted value keeps it literal.
+    home = Path(os.environ.get("TIDB_LOCAL_HOME") or DEFAULT_HOME).expanduser()
     return LocalTiDB(home=home, port=settings.port, status_port=settings.status_port)
 
 
@@ -201,7 +203,9 @@ def _start_locked(local: LocalTiDB, binary: Path, *, fresh: bool, timeout: float
         record_damage(local, [])
     config = write_config(local)
     # Both ports on `local.host` only (the status port would otherwise listen on every interface).
-    command = [str(binary), "--store=unistore", f"--path={local.data_dir}",
+    # TiDB reads --path as the URL unistore://PATH: '#', '?' or '%XX' in a folder's name would
+    # cut the path or change it (its data would go elsewhere), so the path is percent-encoded.
+    command = [str(binary), "--store=unistore", f"--path={quote(str(local.data_dir))}",
                f"--host={local.host}", f"-P={local.port}", f"--status-host={local.host}",
                f"--status={local.status_port}", f"--config={config}"]
     # Where this start's own output begins: a failure shows that, not an earlier server's log.

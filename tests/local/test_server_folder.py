@@ -101,6 +101,19 @@ def test_any_folder_name_works(tmp_path):
     assert not Path(home / "tidb.pid").exists()
 
 
+def test_url_characters_in_the_folder_name_keep_the_data_inside_it(tmp_path):
+    # TiDB reads its data path as a URL: unencoded, '#' and '?' cut it and '%41' became 'A',
+    # so the data went to a sibling folder while the logs stayed here.
+    names = ("h#1", "q?x", "p%41", "n\nl")
+    for name in names:
+        home = tmp_path / name
+        with spare_tidb(home) as local:
+            assert local_tidb_status(local).running
+            assert any((home / "data").iterdir()), f"{name!r}: no data in its own folder"
+        beside = {path.name for path in tmp_path.iterdir()} - set(names)
+        assert not beside, f"{name!r}: data written beside its folder, in {beside}"
+
+
 def test_a_full_disk_at_start_is_named(tmp_path):
     with small_tmpfs(tmp_path / "small-disk", "40m") as home, \
             spare_tidb(home, start=False) as local:
