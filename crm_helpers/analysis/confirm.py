@@ -17,13 +17,10 @@ committed batch through the primary key and each index in one go. A batch shows 
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from collections.abc import Callable
 
-import pymysql
 from sqlalchemy import Engine, Table
-from sqlalchemy.exc import DBAPIError
 
 from crm_helpers.analysis.resume import CommittedBatch, read_back, read_back_wanted
 
@@ -71,15 +68,16 @@ class Confirmer:
             self._changed.notify_all()
 
     def finish(self) -> None:
-        """No more commits are coming: read back what is waiting, then close the connection."""
+        """No more commits are coming: read back what is waiting.
+
+        The connection stays in `connections` for the loader to release: it knows whether the
+        load cut it (a cut one is discarded, not reset, see `loader._release`).
+        """
         with self._changed:
             self._finishing = True
             self._changed.notify_all()
         if self._thread is not None:
             self._thread.join()
-        if self._connection is not None:
-            with contextlib.suppress(pymysql.err.MySQLError, DBAPIError):
-                self._connection.close()
 
     def _run(self) -> None:
         cursor = self._connection.cursor()

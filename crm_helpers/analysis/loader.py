@@ -285,10 +285,24 @@ def _load_batches(engine: Engine, table: Table, batches: list[pd.DataFrame], wor
             _raise_batch_error(disk, table, confirmer.error)
     finally:
         disk.stop()
+        broken = failed.is_set() or confirmer.error is not None
         for connection in connections:
-            with contextlib.suppress(pymysql.err.MySQLError, DBAPIError):
-                connection.close()
+            _release(connection, broken)
     return last
+
+
+def _release(connection, broken: bool) -> None:
+    """Give a load's connection back to the pool, or discard it after a failed load.
+
+    After a failure a connection may be cut (the disk watch), dead (a killed server) or inside
+    a transaction: given back, the pool's reset (a ROLLBACK) would fail on it and log an
+    "Exception during reset" traceback. Discarded, the pool opens a new one when needed.
+    """
+    with contextlib.suppress(pymysql.err.MySQLError, DBAPIError):
+        if broken:
+            connection.invalidate()
+        else:
+            connection.close()
 
 
 def _raise_batch_error(disk: ServerDiskWatch, table: Table, exc: BaseException) -> NoReturn:

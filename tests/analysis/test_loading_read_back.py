@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 
 import numpy as np
@@ -11,6 +12,7 @@ from sqlalchemy import BigInteger, Column, DateTime, Double, Integer, MetaData, 
 from sqlalchemy.dialects.mysql import DATETIME
 
 from crm_helpers.analysis import confirm, loader, resume
+from crm_helpers.analysis.disk_space import cut_connections
 from crm_helpers.analysis.generate import generate_orders
 from crm_helpers.analysis.loader import load_frame
 from crm_helpers.analysis.reading import read_frame
@@ -19,7 +21,7 @@ from crm_helpers.analysis.schema import (
     analysis_orders,
 )
 from crm_helpers.analysis.statistics import WriteMark
-from crm_helpers.errors import TableDamaged
+from crm_helpers.errors import LoadFailed, TableDamaged
 from tests.conftest import analysis_database_with, fresh_analysis_engine
 
 N_USERS = 300
@@ -177,3 +179,24 @@ def test_numbers_and_times_round_trip_exactly(engine_with_users):
     for column in ("at", "at_us"):
         assert [None if pd.isna(t) else pd.Timestamp(t) for t in stored[column]] == \
             [None if pd.isna(t) else t for t in expected[column]]
+
+
+def test_a_load_cut_off_leaves_no_reset_tracebacks(engine_with_users, monkeypatch, caplog):
+    # What the disk watch does to every connection of the load when the server's disk fills.
+    original = loader._load_batch
+
+    def cut_then_load(connection, table, batch):
+        cut_connections([connection])
+        original(connection, table, batch)
+
+    monkeypatch.setattr(loader, "_load_batch", cut_then_load)
+    with caplog.at_level(logging.WARNING), pytest.raises(LoadFailed, match="connection to TiDB broke"):
+        load_frame(engine_with_users, analysis_orders, generate_orders(5_000, N_USERS),
+                   batch_rows=1_000, progress=False)
+    # Given back to the pool, a cut connection failed its reset (a ROLLBACK) with a traceback.
+    assert not [record for record in caplog.records
+                if "Exception during reset" in record.getMessage()]
+    monkeypatch.setattr(loader, "_load_batch", original)
+    report = load_frame(engine_with_users, analysis_orders, generate_orders(5_000, N_USERS),
+                        batch_rows=1_000, progress=False)
+    assert report.loaded + report.skipped == 5_000
