@@ -57,7 +57,12 @@ from crm_helpers.local.processes import (
     write_pid,
 )
 from crm_helpers.local.recovery import check_after_unclean_stop, record_damage
-from crm_helpers.local.server_config import server_environment, write_config
+from crm_helpers.local.server_config import (
+    MEMORY_LIMIT_VARIABLE,
+    server_environment,
+    server_memory_limit,
+    write_config,
+)
 
 DEFAULT_HOME = PROJECT_ROOT / ".tidb"
 
@@ -201,6 +206,7 @@ def _start_locked(local: LocalTiDB, binary: Path, *, fresh: bool, timeout: float
     if fresh:
         shutil.rmtree(local.data_dir, ignore_errors=True)
         record_damage(local, [])
+    limit = server_memory_limit()  # a bad value is refused before anything starts
     config = write_config(local)
     # Both ports on `local.host` only (the status port would otherwise listen on every interface).
     # TiDB reads --path as the URL unistore://PATH: '#', '?' or '%XX' in a folder's name would
@@ -235,9 +241,31 @@ def _start_locked(local: LocalTiDB, binary: Path, *, fresh: bool, timeout: float
         raise TiDBStartTimeout(
             f"tidb-server exited while starting (exit code {proc.returncode}). What it wrote:\n"
             f"{wrote}\nFull logs: {local.home}") from None
+    _bound_memory(local, limit)
     if unclean:
         check_after_unclean_stop(local, report)
     return local
+
+
+#: TiDB's answers to a tidb_server_memory_limit it does not accept (wrong value, wrong type).
+_BAD_VALUE_CODES = {1231, 1232, 8164}
+
+
+def _bound_memory(local: LocalTiDB, limit: str) -> None:
+    """Set the started server's tidb_server_memory_limit (server_config.server_memory_limit)."""
+    try:
+        connection = pymysql.connect(host=local.host, port=local.port, user="root",
+                                     password="", connect_timeout=10, read_timeout=30,
+                                     write_timeout=30, ssl_disabled=True)
+        with connection, connection.cursor() as cursor:
+            cursor.execute("SET GLOBAL tidb_server_memory_limit = %s", (limit,))
+    except pymysql.err.MySQLError as exc:
+        if error_code(exc) in _BAD_VALUE_CODES:
+            raise ConfigError(f"{MEMORY_LIMIT_VARIABLE} is {limit!r}, which TiDB refuses "
+                              f"({exc.args[-1]}): give at least 512MB, a share from 1% to 99%, "
+                              "or 0 for no bound; the server runs, with its earlier bound."
+                              ) from None
+        # Root has a password of the user's, or TLS is required: the bound set before stays.
 
 
 def stop_local_tidb(local: LocalTiDB | None = None, *, stall_timeout: float = 120.0,

@@ -19,7 +19,7 @@ from crm_helpers.analysis import reading
 from crm_helpers.analysis.reading import read_frame
 from crm_helpers.config import load_settings
 from crm_helpers.engines import tidb_engine
-from crm_helpers.errors import TiDBAuthError, TiDBTimeout
+from crm_helpers.errors import ConfigError, TiDBAuthError, TiDBTimeout
 from crm_helpers.local.server import (
     LocalTiDB,
     ensure_tidb,
@@ -27,6 +27,7 @@ from crm_helpers.local.server import (
     start_local_tidb,
     stop_local_tidb,
 )
+from crm_helpers.local.server_config import DEFAULT_SERVER_MEMORY_LIMIT, MEMORY_LIMIT_VARIABLE
 from tests.conftest import cli_env, spare_tidb
 
 pytestmark = pytest.mark.lifecycle
@@ -176,3 +177,27 @@ def test_a_frozen_server_is_reported_not_waited_on(spare, monkeypatch, path, chu
     assert errors and isinstance(errors[0], TiDBTimeout), errors
     assert "TIDB_READ_TIMEOUT, now 4 s" in str(errors[0])
     assert waited < 4 + 12, f"TiDBTimeout came after {waited:.0f} s, read timeout 4 s"
+
+
+def global_memory_limit(local: LocalTiDB) -> str:
+    connection = pymysql.connect(host=local.host, port=local.port, user="root", password="")
+    with connection, connection.cursor() as cursor:
+        cursor.execute("SELECT @@GLOBAL.tidb_server_memory_limit")
+        return cursor.fetchone()[0]
+
+
+def test_the_local_tidb_is_memory_bounded_and_the_bound_is_a_setting(tmp_path, monkeypatch):
+    # TiDB's own bound is 80% of the machine: a 1,000,000-order load took it to 4.5 GB.
+    monkeypatch.delenv(MEMORY_LIMIT_VARIABLE, raising=False)
+    with spare_tidb(tmp_path / "bounded") as local:
+        assert global_memory_limit(local) == DEFAULT_SERVER_MEMORY_LIMIT
+        stop_local_tidb(local)
+        monkeypatch.setenv(MEMORY_LIMIT_VARIABLE, "3gb")
+        start_local_tidb(local)
+        assert global_memory_limit(local) == "3GB"
+        stop_local_tidb(local)
+        # TiDB would raise 100MB to 512MB with only a warning: refused before starting.
+        monkeypatch.setenv(MEMORY_LIMIT_VARIABLE, "100MB")
+        with pytest.raises(ConfigError, match=f"{MEMORY_LIMIT_VARIABLE}.*512MB"):
+            start_local_tidb(local)
+        assert not local_tidb_status(local).running
