@@ -190,7 +190,8 @@ def test_a_load_cut_off_leaves_no_reset_tracebacks(engine_with_users, monkeypatc
         original(connection, table, batch)
 
     monkeypatch.setattr(loader, "_load_batch", cut_then_load)
-    with caplog.at_level(logging.WARNING), pytest.raises(LoadFailed, match="connection to TiDB broke"):
+    with caplog.at_level(logging.WARNING), \
+            pytest.raises(LoadFailed, match="connection to TiDB broke"):
         load_frame(engine_with_users, analysis_orders, generate_orders(5_000, N_USERS),
                    batch_rows=1_000, progress=False)
     # Given back to the pool, a cut connection failed its reset (a ROLLBACK) with a traceback.
