@@ -272,10 +272,12 @@ def stop_local_tidb(local: LocalTiDB | None = None, *, stall_timeout: float = 12
                     max_wait: float = 1800.0, report: Report | None = None) -> bool:
     """Stop the local TiDB cleanly (SIGTERM) and wait for it. False if none was running.
 
-    It is never killed: a clean shutdown writes what the store holds in memory to disk, and a
+    It is not killed: a clean shutdown writes what the store holds in memory to disk, and a
     kill would lose the last committed transactions. The wait goes on while the server shows
     signs of work (CPU, disk writes, log lines); after `stall_timeout` s without any, or
-    `max_wait` s in all, TiDBStillStopping is raised and the server is left running.
+    `max_wait` s in all, TiDBStillStopping is raised and the server is left running. The one
+    exception is a store that stopped writing (a full disk): its shutdown can never finish,
+    and after STORE_STOPPED_GRACE s it is killed (`_kill_stuck_store`).
     """
     local = local or local_tidb()
     pid = running_pid(local)
@@ -343,6 +345,9 @@ def _wait_for_clean_exit(local: LocalTiDB, pid: int, *, stall_timeout: float = 1
     while alive(pid):
         time.sleep(0.2)
         now = time.monotonic()
+        if now - started > STORE_STOPPED_GRACE and (reason := _store_stopped_writing(local)):
+            _kill_stuck_store(local, pid, reason, report)
+            break
         if (current := _activity(local, pid)) != activity:
             activity, last_work = current, now
         waited = now - started
@@ -364,6 +369,55 @@ def _wait_for_clean_exit(local: LocalTiDB, pid: int, *, stall_timeout: float = 1
     local.stopping_marker.unlink(missing_ok=True)
     if not _stopped_uncleanly(local):
         local.running_marker.unlink(missing_ok=True)
+
+
+#: Seconds a server whose store stopped writing gets to exit by itself after SIGTERM.
+STORE_STOPPED_GRACE = 15.0
+#: Less free space than this on the data disk: the store can write nothing more.
+STORE_FULL_BYTES = 2**20
+# What badger (TiDB's local store) logs when a write fails; the goroutine that failed (the
+# memtable flusher, the value-log writer) then returns for good, and the store's Close,
+# which hands it the last memtable, waits forever: the clean shutdown can never finish.
+_STORE_WRITE_FAILED = (b"error while writing to level 0", b"handle requests failed")
+#: How much of the end of tidb.log is searched for those lines.
+_LOG_TAIL_BYTES = 4 * 2**20
+
+
+def _store_stopped_writing(local: LocalTiDB) -> str | None:
+    """Why the server's store can never finish a clean shutdown, or None if it still can."""
+    try:
+        free = shutil.disk_usage(local.data_dir).free
+    except OSError:
+        free = None
+    if free is not None and free < STORE_FULL_BYTES:
+        return f"the disk holding {local.data_dir} is full ({free / 2**20:.1f} MB free)"
+    try:
+        with open(local.log_file, "rb") as log:
+            log.seek(max(0, log.seek(0, os.SEEK_END) - _LOG_TAIL_BYTES))
+            tail = log.read()
+    except OSError:
+        return None
+    tail = tail[tail.rfind(b"Welcome to TiDB"):]  # this server's own lines only
+    line = next((line for line in tail.splitlines()
+                 if any(text in line for text in _STORE_WRITE_FAILED)), None)
+    if line is None:
+        return None
+    return f"its store failed a write and stopped writing ({line.decode(errors='replace')[:300]})"
+
+
+def _kill_stuck_store(local: LocalTiDB, pid: int, reason: str, report: Report | None) -> None:
+    """SIGKILL a server whose clean shutdown cannot finish (_store_stopped_writing says why).
+
+    What it acknowledged is in its value log, which the next start replays; the start after
+    an unclean stop also checks every table (crm_helpers.local.recovery).
+    """
+    if report:
+        report(f"tidb-server (pid {pid}) cannot finish its clean shutdown: {reason}. Its store "
+               "stops for good after a failed write and then waits forever at shutdown, so it "
+               "is killed. Free space on that disk before `crm-tidb up`, which replays the "
+               "store's log and checks every table.")
+    os.kill(pid, signal.SIGKILL)
+    wait_for_exit(pid, 30.0)
 
 
 def _activity(local: LocalTiDB, pid: int) -> tuple[int, ...]:

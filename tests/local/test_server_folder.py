@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import threading
 from pathlib import Path
 
+import pymysql
 import pytest
 
 from crm_helpers.errors import ConfigError, TiDBDiskFull
@@ -15,7 +17,7 @@ from crm_helpers.local.server import (
     start_local_tidb,
     stop_local_tidb,
 )
-from tests.conftest import CRM_TIDB, cli_env, small_tmpfs, spare_tidb
+from tests.conftest import CRM_TIDB, cli_env, outcome_within, small_tmpfs, spare_tidb
 
 pytestmark = pytest.mark.lifecycle
 
@@ -120,3 +122,36 @@ def test_a_full_disk_at_start_is_named(tmp_path):
         with pytest.raises(TiDBDiskFull, match=r"disk holding .* is full.*TIDB_LOCAL_HOME"):
             start_local_tidb(local, timeout=120)
         assert not local_tidb_status(local).running
+
+
+def test_a_store_stopped_by_a_full_disk_is_stopped_without_losing_a_commit(tmp_path):
+    # badger's memtable flusher returns for good after its first failed write (ENOSPC), and
+    # the clean shutdown then waits forever to hand it the last memtable: `down` stalled for
+    # minutes and gave up with TiDBStillStopping.
+    with small_tmpfs(tmp_path / "filling", "300m") as disk, spare_tidb(disk / "home") as local:
+        connection = pymysql.connect(host=local.host, port=local.port, user="root",
+                                     autocommit=True, read_timeout=60)
+        with connection.cursor() as cursor:
+            cursor.execute("CREATE DATABASE stop_full")
+            cursor.execute("CREATE TABLE stop_full.t (id INT PRIMARY KEY, v LONGTEXT)")
+        filler = disk / "filler"
+        with open(filler, "wb") as out, contextlib.suppress(OSError):
+            while True:
+                out.write(bytes(2**20))
+        acknowledged = []
+        with connection.cursor() as cursor, contextlib.suppress(pymysql.err.MySQLError):
+            for row in range(200):  # about 200 MB: more than one memtable (64 MB) holds
+                cursor.execute("INSERT INTO stop_full.t VALUES (%s, REPEAT('x', 1000000))", (row,))
+                acknowledged.append(row)
+        connection.close()
+        assert len(acknowledged) > 100, f"only {len(acknowledged)} writes were acknowledged"
+        said = []
+        assert outcome_within(120, lambda: stop_local_tidb(local, report=said.append)) is None
+        assert not local_tidb_status(local).running
+        assert any("cannot finish its clean shutdown" in line for line in said), said
+        filler.unlink()
+        start_local_tidb(local)
+        connection = pymysql.connect(host=local.host, port=local.port, user="root")
+        with connection, connection.cursor() as cursor:
+            cursor.execute("SELECT id FROM stop_full.t ORDER BY id")
+            assert [row for (row,) in cursor.fetchall()] == acknowledged
