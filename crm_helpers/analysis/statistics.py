@@ -80,15 +80,26 @@ class WriteMark:
                 or (self.version > self.commit_ts and self.modify_count >= self.rows))
 
 
-def mark_commit(cursor, table: str, rows: int) -> WriteMark:
-    """The WriteMark of the transaction `cursor`'s connection has just committed on `table`."""
+def last_commit_ts(cursor) -> int:
+    """The commit timestamp (TSO) of the transaction `cursor`'s connection committed last."""
     cursor.execute("SELECT @@tidb_last_txn_info")
     info = cursor.fetchone()[0]
     try:
-        committed = int(json.loads(info or "{}").get("commit_ts") or 0)
+        return int(json.loads(info or "{}").get("commit_ts") or 0)
     except (ValueError, TypeError, AttributeError) as exc:
         raise InvalidInput(f"@@tidb_last_txn_info is {info!r}, not JSON with a commit_ts: "
                            "is this a TiDB?") from exc
+
+
+def mark_commit(cursor, table: str, rows: int, commit_ts: int | None = None) -> WriteMark:
+    """The WriteMark of a transaction of `rows` rows committed on `table`.
+
+    By default the one `cursor`'s connection has just committed; `commit_ts` (from
+    `last_commit_ts`) names one committed earlier, on any connection. The statistics row may be
+    read any time after the commit: a pass in between that counted the transaction shows in it
+    (`counted_in`), so a load reads it once, after its last batch, instead of after each.
+    """
+    committed = last_commit_ts(cursor) if commit_ts is None else commit_ts
     try:
         version, modify_count = _statistics_rows(cursor, [table]).get(table, (0, 0))
     except pymysql.err.MySQLError as exc:
