@@ -50,6 +50,8 @@ from crm_helpers.errors import InvalidInput, error_code
 #: How long `analyze_after_load` waits for TiDB to count the loaded rows before analyzing anyway:
 #: longer than the 60 to 120 s between two counting passes with TiDB's default lease.
 COUNT_WAIT_SECONDS = 150.0
+#: TiDB's rule for ANALYZE's sample rate: min(1, ROWS_FOR_SAMPLE_RATE / the table's row count).
+ROWS_FOR_SAMPLE_RATE = 110_000
 #: Privilege errors (table, column, statement): a user who may not read the statistics still
 #: loads; the loader uses the same codes for a user who may not run ADMIN CHECK TABLE.
 NO_PRIVILEGE_CODES = {1142, 1143, 1227, 8121}
@@ -196,7 +198,7 @@ def analyze_after_load(engine: Engine, tables: Iterable[str], marks: Mapping[str
             "anyway. Its row estimates may be too high by those rows once TiDB counts them: "
             "run ANALYZE TABLE on it again in a few minutes.",
             StatisticsNotCounted, stacklevel=2)
-    _analyze(engine, names)
+    _analyze(engine, names, counted_rows(engine, names))
 
 
 def analyze_if_stale(engine: Engine, rows: Mapping[str, int],
@@ -229,7 +231,7 @@ def analyze_if_stale(engine: Engine, rows: Mapping[str, int],
                 "that load wrote once TiDB counts them: run ANALYZE TABLE on them again in a "
                 "few minutes.", StatisticsNotCounted, stacklevel=2)
     if stale:
-        _analyze(engine, stale)
+        _analyze(engine, stale, rows)
     return stale
 
 
@@ -253,8 +255,17 @@ def _wait_until_counted(engine: Engine, marks: Mapping[str, WriteMark], wait: fl
     return pending
 
 
-def _analyze(engine: Engine, names: list[str]) -> None:
-    """ANALYZE TABLE the named tables, all in one statement."""
+def _analyze(engine: Engine, names: list[str], rows: Mapping[str, int]) -> None:
+    """ANALYZE TABLE each named table, sampling at TiDB's own rate for the rows it holds.
+
+    TiDB picks the rate from the row count in its memory, which it refreshes from
+    mysql.stats_meta only every statistics lease: an ANALYZE right after the counts arrived
+    saw 0 rows and read all 1,000,000 (rate 1, 12 s) instead of 11% of them (4 s).
+    """
     with engine.begin() as connection:
-        connection.exec_driver_sql("ANALYZE TABLE " + ", ".join(
-            sql_identifier(name, formatted=True) for name in names))
+        for name in names:
+            held = rows.get(name, 0)
+            rate = min(1.0, ROWS_FOR_SAMPLE_RATE / held) if held > 0 else 1.0
+            connection.exec_driver_sql(
+                f"ANALYZE TABLE {sql_identifier(name, formatted=True)} "
+                f"WITH {max(rate, 1e-6):.6f} SAMPLERATE")
