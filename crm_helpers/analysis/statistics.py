@@ -10,8 +10,8 @@ twice the rows.
 So the wait is for the load's own transactions, not for a row count. A killed tidb-server loses
 the counts it had not written yet (they were only in memory), so a table's count may never
 reach its rows; and a live server may still hold counts from an interrupted earlier load,
-which a count taken before this load would miss. Right after its last transaction on a table,
-the load notes the transaction's commit timestamp (TSO) and the table's statistics row
+which a count taken before this load would miss. The load notes each transaction's commit
+timestamp (TSO) and, once its last one on a table has committed, the table's statistics row
 (`WriteMark`). TiDB writes every table's pending counts in one pass, at a TSO taken after it
 collected them; so once the row shows a pass later than the commit that added at least that
 transaction's rows to `modify_count` (which only these passes raise), TiDB has counted
