@@ -49,6 +49,7 @@ from crm_helpers.analysis.statistics import (
     WriteMark,
     analyze_after_load,
     analyze_if_stale,
+    last_commit_ts,
     mark_commit,
     stale_statistics,
 )
@@ -232,7 +233,7 @@ def _load_batches(engine: Engine, table: Table, batches: list[pd.DataFrame], wor
     connections: list = []
     failed = threading.Event()
     lock = threading.Lock()
-    last: WriteMark | None = None
+    last: CommittedBatch | None = None
     key = table.primary_key.columns.values()[0].name
     # The local TiDB's store never answers a write once its disk is full: the watch cuts the
     # connections as soon as its log says so, and the error below says what happened.
@@ -245,8 +246,8 @@ def _load_batches(engine: Engine, table: Table, batches: list[pd.DataFrame], wor
     def done(batch: CommittedBatch) -> None:
         nonlocal last
         with lock:
-            if last is None or batch.mark.commit_ts > last.commit_ts:
-                last = batch.mark
+            if last is None or batch.commit_ts > last.commit_ts:
+                last = batch
             bar.update(batch.rows)
 
     def load(batch: pd.DataFrame) -> None:
@@ -258,9 +259,10 @@ def _load_batches(engine: Engine, table: Table, batches: list[pd.DataFrame], wor
                 connections.append(local.connection)
             _load_batch(local.connection, table, batch)
             # The session's last write transaction is the batch.
-            mark = mark_commit(local.connection.cursor(), table.name, len(batch))
+            committed = last_commit_ts(cursor := local.connection.cursor())
+            cursor.execute("ROLLBACK")  # end the read's transaction
             confirmer.committed(CommittedBatch(int(batch[key].iloc[0]), int(batch[key].iloc[-1]),
-                                               len(batch), mark))
+                                               len(batch), committed))
         except BaseException as exc:
             failed.set()
             _raise_batch_error(disk, table, exc)
@@ -283,12 +285,20 @@ def _load_batches(engine: Engine, table: Table, batches: list[pd.DataFrame], wor
             confirmer.finish()
         if confirmer.error is not None:
             _raise_batch_error(disk, table, confirmer.error)
+        if last is None:
+            return None
+        # One read of the statistics row for the whole load, after its last commit.
+        connection = engine.raw_connection()
+        connections.append(connection)
+        try:
+            return mark_commit(connection.cursor(), table.name, last.rows, last.commit_ts)
+        except BaseException as exc:
+            _raise_batch_error(disk, table, exc)
     finally:
         disk.stop()
         broken = failed.is_set() or confirmer.error is not None
         for connection in connections:
             _release(connection, broken)
-    return last
 
 
 def _release(connection, broken: bool) -> None:

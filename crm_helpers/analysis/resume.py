@@ -20,7 +20,7 @@ import pymysql
 from sqlalchemy import Engine, Table, func, select
 
 from crm_helpers.analysis.progress import tqdm
-from crm_helpers.analysis.statistics import NO_PRIVILEGE_CODES, WriteMark
+from crm_helpers.analysis.statistics import NO_PRIVILEGE_CODES
 from crm_helpers.config import sql_identifier
 from crm_helpers.errors import LoadFailed, TableDamaged, error_code
 from crm_helpers.local.recovery import check_table, repair_table
@@ -141,12 +141,12 @@ def _counts_agree(connection, table: Table) -> bool:
 
 @dataclass(frozen=True)
 class CommittedBatch:
-    """A batch whose COMMIT has returned: its key range, its rows, and its commit's mark."""
+    """A batch whose COMMIT has returned: its key range, its rows, and its commit's timestamp."""
 
     first: int
     last: int
     rows: int
-    mark: WriteMark
+    commit_ts: int
 
 
 def read_back_wanted(cursor) -> bool:
@@ -182,8 +182,9 @@ def read_back(cursor, table: Table, batches: list[CommittedBatch], *,
     """
     key = sql_identifier(table.primary_key.columns.values()[0].name, formatted=True)
     name = sql_identifier(table.name, formatted=True)
-    ranges = " OR ".join([f"{key} BETWEEN %s AND %s"] * len(batches))
-    bounds = [bound for batch in batches for bound in (batch.first, batch.last)]
+    spans = _joined_ranges(batches)
+    ranges = " OR ".join([f"{key} BETWEEN %s AND %s"] * len(spans))
+    bounds = [bound for span in spans for bound in span]
     indexes = sorted(index.name for index in table.indexes)
     try:
         ignore = (" IGNORE INDEX (" + ", ".join(sql_identifier(index, formatted=True)
@@ -205,3 +206,17 @@ def read_back(cursor, table: Table, batches: list[CommittedBatch], *,
             f"just committed (index entries: {entries}): the committed batches did not all "
             "arrive. Run the same load again: it checks the table, repairs its indexes and "
             "rewrites what is missing.")
+
+
+def _joined_ranges(batches: list[CommittedBatch]) -> list[tuple[int, int]]:
+    """The batches' key ranges, those that touch joined: one BETWEEN is cheaper to test than ten.
+
+    Touching ranges hold no key between them, so the joined range counts the same rows.
+    """
+    spans: list[list[int]] = []
+    for batch in sorted(batches, key=lambda batch: batch.first):
+        if spans and batch.first <= spans[-1][1] + 1:
+            spans[-1][1] = max(spans[-1][1], batch.last)
+        else:
+            spans.append([batch.first, batch.last])
+    return [(first, last) for first, last in spans]

@@ -10,8 +10,8 @@ twice the rows.
 So the wait is for the load's own transactions, not for a row count. A killed tidb-server loses
 the counts it had not written yet (they were only in memory), so a table's count may never
 reach its rows; and a live server may still hold counts from an interrupted earlier load,
-which a count taken before this load would miss. Right after its last transaction on a table,
-the load notes the transaction's commit timestamp (TSO) and the table's statistics row
+which a count taken before this load would miss. The load notes each transaction's commit
+timestamp (TSO) and, once its last one on a table has committed, the table's statistics row
 (`WriteMark`). TiDB writes every table's pending counts in one pass, at a TSO taken after it
 collected them; so once the row shows a pass later than the commit that added at least that
 transaction's rows to `modify_count` (which only these passes raise), TiDB has counted
@@ -50,6 +50,8 @@ from crm_helpers.errors import InvalidInput, error_code
 #: How long `analyze_after_load` waits for TiDB to count the loaded rows before analyzing anyway:
 #: longer than the 60 to 120 s between two counting passes with TiDB's default lease.
 COUNT_WAIT_SECONDS = 150.0
+#: TiDB's rule for ANALYZE's sample rate: min(1, ROWS_FOR_SAMPLE_RATE / the table's row count).
+ROWS_FOR_SAMPLE_RATE = 110_000
 #: Privilege errors (table, column, statement): a user who may not read the statistics still
 #: loads; the loader uses the same codes for a user who may not run ADMIN CHECK TABLE.
 NO_PRIVILEGE_CODES = {1142, 1143, 1227, 8121}
@@ -80,15 +82,26 @@ class WriteMark:
                 or (self.version > self.commit_ts and self.modify_count >= self.rows))
 
 
-def mark_commit(cursor, table: str, rows: int) -> WriteMark:
-    """The WriteMark of the transaction `cursor`'s connection has just committed on `table`."""
+def last_commit_ts(cursor) -> int:
+    """The commit timestamp (TSO) of the transaction `cursor`'s connection committed last."""
     cursor.execute("SELECT @@tidb_last_txn_info")
     info = cursor.fetchone()[0]
     try:
-        committed = int(json.loads(info or "{}").get("commit_ts") or 0)
+        return int(json.loads(info or "{}").get("commit_ts") or 0)
     except (ValueError, TypeError, AttributeError) as exc:
         raise InvalidInput(f"@@tidb_last_txn_info is {info!r}, not JSON with a commit_ts: "
                            "is this a TiDB?") from exc
+
+
+def mark_commit(cursor, table: str, rows: int, commit_ts: int | None = None) -> WriteMark:
+    """The WriteMark of a transaction of `rows` rows committed on `table`.
+
+    By default the one `cursor`'s connection has just committed; `commit_ts` (from
+    `last_commit_ts`) names one committed earlier, on any connection. The statistics row may be
+    read any time after the commit: a pass in between that counted the transaction shows in it
+    (`counted_in`), so a load reads it once, after its last batch, instead of after each.
+    """
+    committed = last_commit_ts(cursor) if commit_ts is None else commit_ts
     try:
         version, modify_count = _statistics_rows(cursor, [table]).get(table, (0, 0))
     except pymysql.err.MySQLError as exc:
@@ -185,7 +198,7 @@ def analyze_after_load(engine: Engine, tables: Iterable[str], marks: Mapping[str
             "anyway. Its row estimates may be too high by those rows once TiDB counts them: "
             "run ANALYZE TABLE on it again in a few minutes.",
             StatisticsNotCounted, stacklevel=2)
-    _analyze(engine, names)
+    _analyze(engine, names, counted_rows(engine, names))
 
 
 def analyze_if_stale(engine: Engine, rows: Mapping[str, int],
@@ -218,7 +231,7 @@ def analyze_if_stale(engine: Engine, rows: Mapping[str, int],
                 "that load wrote once TiDB counts them: run ANALYZE TABLE on them again in a "
                 "few minutes.", StatisticsNotCounted, stacklevel=2)
     if stale:
-        _analyze(engine, stale)
+        _analyze(engine, stale, rows)
     return stale
 
 
@@ -242,8 +255,17 @@ def _wait_until_counted(engine: Engine, marks: Mapping[str, WriteMark], wait: fl
     return pending
 
 
-def _analyze(engine: Engine, names: list[str]) -> None:
-    """ANALYZE TABLE the named tables, all in one statement."""
+def _analyze(engine: Engine, names: list[str], rows: Mapping[str, int]) -> None:
+    """ANALYZE TABLE each named table, sampling at TiDB's own rate for the rows it holds.
+
+    TiDB picks the rate from the row count in its memory, which it refreshes from
+    mysql.stats_meta only every statistics lease: an ANALYZE right after the counts arrived
+    saw 0 rows and read all 1,000,000 (rate 1, 12 s) instead of 11% of them (4 s).
+    """
     with engine.begin() as connection:
-        connection.exec_driver_sql("ANALYZE TABLE " + ", ".join(
-            sql_identifier(name, formatted=True) for name in names))
+        for name in names:
+            held = rows.get(name, 0)
+            rate = min(1.0, ROWS_FOR_SAMPLE_RATE / held) if held > 0 else 1.0
+            connection.exec_driver_sql(
+                f"ANALYZE TABLE {sql_identifier(name, formatted=True)} "
+                f"WITH {max(rate, 1e-6):.6f} SAMPLERATE")

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import BigInteger, Column, DateTime, Double, Integer, MetaData, Table, select
 from sqlalchemy.dialects.mysql import DATETIME
 
-from crm_helpers.analysis import confirm, loader, resume
+from crm_helpers.analysis import confirm, loader, resume, statistics
 from crm_helpers.analysis.disk_space import cut_connections
 from crm_helpers.analysis.generate import generate_orders
 from crm_helpers.analysis.loader import load_frame
@@ -20,7 +20,6 @@ from crm_helpers.analysis.resume import CommittedBatch
 from crm_helpers.analysis.schema import (
     analysis_orders,
 )
-from crm_helpers.analysis.statistics import WriteMark
 from crm_helpers.errors import LoadFailed, TableDamaged
 from tests.conftest import analysis_database_with, fresh_analysis_engine
 
@@ -117,16 +116,15 @@ def test_a_read_back_that_finds_rows_missing_says_the_table_is_damaged(engine_wi
     load_frame(engine_with_users, analysis_orders, generate_orders(2_000, N_USERS),
                batch_rows=1_000,
                progress=False)
-    mark = WriteMark(0, 1_000, None, None)
     connection = engine_with_users.raw_connection()
     try:
         cursor = connection.cursor()
-        resume.read_back(cursor, analysis_orders, [CommittedBatch(1, 1_000, 1_000, mark),
-                                                   CommittedBatch(1_001, 2_000, 1_000, mark)])
+        resume.read_back(cursor, analysis_orders, [CommittedBatch(1, 1_000, 1_000, 0),
+                                                   CommittedBatch(1_001, 2_000, 1_000, 0)])
         with pytest.raises(TableDamaged, match=r"holds 2,000 rows where 2,001 were"):
             resume.read_back(cursor, analysis_orders,
-                             [CommittedBatch(1, 1_000, 1_000, mark),
-                              CommittedBatch(1_001, 2_001, 1_001, mark)])
+                             [CommittedBatch(1, 1_000, 1_000, 0),
+                              CommittedBatch(1_001, 2_001, 1_001, 0)])
     finally:
         connection.close()
 
@@ -201,3 +199,31 @@ def test_a_load_cut_off_leaves_no_reset_tracebacks(engine_with_users, monkeypatc
     report = load_frame(engine_with_users, analysis_orders, generate_orders(5_000, N_USERS),
                         batch_rows=1_000, progress=False)
     assert report.loaded + report.skipped == 5_000
+
+
+def test_the_statistics_row_is_read_once_per_load_after_its_last_commit(engine_with_users,
+                                                                       monkeypatch):
+    real_rows = statistics._statistics_rows
+    reads = []
+
+    def recording_rows(cursor, tables):
+        reads.append(list(tables))
+        return real_rows(cursor, tables)
+
+    monkeypatch.setattr(statistics, "_statistics_rows", recording_rows)
+    report = load_frame(engine_with_users, analysis_orders, generate_orders(5_000, N_USERS),
+                        batch_rows=1_000, workers=2, progress=False)
+    assert reads == [["orders"]]
+    with engine_with_users.connect() as connection:
+        connection.exec_driver_sql("BEGIN")  # TIDB_CURRENT_TSO() is 0 outside a transaction
+        now = connection.exec_driver_sql("SELECT TIDB_CURRENT_TSO()").scalar_one()
+    # The mark is the load's latest commit: a batch of 1,000 rows, before now.
+    assert report.written.rows == 1_000
+    assert 0 < report.written.commit_ts < int(now)
+    assert report.written.version is not None
+
+
+def test_touching_key_ranges_are_read_as_one():
+    batches = [CommittedBatch(2_001, 3_000, 1_000, 0), CommittedBatch(1, 1_000, 1_000, 0),
+               CommittedBatch(1_001, 2_000, 1_000, 0), CommittedBatch(3_002, 3_010, 9, 0)]
+    assert resume._joined_ranges(batches) == [(1, 3_000), (3_002, 3_010)]

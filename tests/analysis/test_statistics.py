@@ -178,3 +178,21 @@ def test_analyze_if_stale_refuses_bad_arguments(scratch_engine, rows, touch, mes
     fresh_table(scratch_engine, "stats_right", analyzed=True)
     with pytest.raises(InvalidInput, match=message):
         analyze_if_stale(scratch_engine, rows, touch, wait=0)
+
+
+def test_analyze_samples_at_tidbs_rate_for_the_rows_the_table_holds(scratch_engine):
+    # TiDB would take the rate from a row count it refreshes only every lease (here 0 rows,
+    # so rate 1): the rows the caller knows give the rate TiDB's rule means, 110,000 / rows.
+    fresh_table(scratch_engine, "stats_rate", analyzed=False)
+
+    def touch() -> dict[str, WriteMark]:
+        mark = fill(scratch_engine, "stats_rate", 0, 2)
+        return {"stats_rate": WriteMark(mark.commit_ts + ((3600 * 1000) << 18), 2, 0, 0)}
+
+    with pytest.warns(StatisticsNotCounted):
+        analyze_if_stale(scratch_engine, {"stats_rate": 440_000}, touch, wait=1)
+    with scratch_engine.connect() as connection:
+        jobs = connection.exec_driver_sql(
+            "SHOW ANALYZE STATUS WHERE Table_name = 'stats_rate'").mappings().all()
+    latest = max(jobs, key=lambda job: (job["Start_time"], job["End_time"]))
+    assert "0.25 samplerate" in latest["Job_info"]
