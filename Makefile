@@ -48,8 +48,13 @@ lab-ja: tidb-up  ## start TiDB and open the Japanese edition in a Japanese Jupyt
 # Extra pytest options, e.g. make test PYTEST_ARGS="-v --durations=15".
 PYTEST_ARGS ?=
 
+# The tests that use the session's TiDB run one after another in one pytest-xdist worker; the
+# `lifecycle` tests, which start tidb-servers of their own, run in the others meanwhile, since
+# most of their time is spent waiting for those servers (conftest.py, xdist_group).
+TEST_WORKERS ?= 3
+
 test: setup tidb-build lint  ## the whole suite: helper tests and nbval over the notebooks
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # The second and third passes run what depends on where the session's TiDB is: everything but
 # the `lifecycle` tests, which start tidb-servers of their own on free ports in folders of

@@ -1,12 +1,15 @@
 """Session-wide TiDB for the helper tests and the nbval notebook runs.
 
 The server is started in `pytest_sessionstart` rather than by a fixture because nbval's
-notebook items take no fixtures; whatever this session started, it stops at the end.
+notebook items take no fixtures; whatever this session started, it stops at the end. Under
+pytest-xdist the controller starts it before any worker exists and stops it after the last one
+ends; the workers find it running and leave it be.
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -38,8 +41,33 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         stop_local_tidb(local_tidb(_state["settings"]))  # type: ignore[arg-type]
 
 
+#: The pytest-xdist group (`make test` runs `--dist loadgroup`) of every test that uses the
+#: session's TiDB: they run one after another in one worker, as without xdist, because the
+#: notebooks and lessons share its fixed databases and accounts (test_sqlalchemy, crm_analysis).
+SESSION_GROUP = "session-tidb"
+
+#: Files of `lifecycle` tests that share nothing between tests (no module-scoped server): each
+#: test is a unit of its own, so their waits for a server overlap. Other lifecycle files run
+#: as one unit each, beside the session's tests.
+INDEPENDENT_LIFECYCLE = {"tests/local/test_crash_recovery.py"}
+
+
+def xdist_group(item: pytest.Item, root: Path) -> str | None:
+    """The xdist group `item` runs in; None for a unit of its own."""
+    path = item.path.relative_to(root).as_posix()
+    if item.get_closest_marker("lifecycle") is None:
+        return SESSION_GROUP
+    return None if path in INDEPENDENT_LIFECYCLE else f"own-tidb:{path}"
+
+
+# First, so that xdist's own hook (which names each test after its group) sees the groups.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
                                   items: list[pytest.Item]) -> None:
+    for item in items:
+        group = xdist_group(item, config.rootpath)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
     # pandas' HTML markup changes between versions; a DataFrame's data is compared through
     # its text/plain form, which nbval still checks.
     for notebook in {item.parent for item in items if type(item).__name__ == "IPyNbCell"}:

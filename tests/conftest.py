@@ -186,12 +186,20 @@ def free_port() -> int:
 def free_ports(count: int) -> list[int]:
     """`count` different TCP ports on 127.0.0.1 that nothing listens on right now."""
     # All probes stay bound until every port is chosen: two probes in a row may be handed the
-    # same port (seen in CI: "The SQL port and the status port are both 46623").
+    # same port (seen in CI: "The SQL port and the status port are both 46623"). Under
+    # pytest-xdist each worker keeps to the ports that are its own modulo the number of
+    # workers, so that two workers never pick the same one before either server binds it.
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    ports: list[int] = []
     with ExitStack() as stack:
-        probes = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for probe in probes:
+        while len(ports) < count:
+            probe = stack.enter_context(socket.socket())
             probe.bind(("127.0.0.1", 0))
-        return [probe.getsockname()[1] for probe in probes]
+            port = probe.getsockname()[1]
+            if port % workers == worker:
+                ports.append(port)
+    return ports
 
 
 @contextmanager
