@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -73,6 +74,18 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     for notebook in {item.parent for item in items if type(item).__name__ == "IPyNbCell"}:
         if "text/html" not in notebook.skip_compare:
             notebook.skip_compare = (*notebook.skip_compare, "text/html")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
+    # xdist names a grouped test `<id>@<group>` in the worker; where it cannot (pytest-xdist
+    # #1386), the session's tests would run in several workers at once on the same databases.
+    grouping = node.config.getvalue("dist") == "loadgroup"
+    if grouping and ids and not any("@" in nodeid for nodeid in ids):
+        pytest.exit(
+            "pytest-xdist did not group the tests (pytest-dev/pytest-xdist#1386), so tests "
+            "that share the session's databases would run at once. Install the pytest "
+            "pyproject.toml allows (make setup), or run pytest without -n.", returncode=4)
 
 
 @pytest.fixture(scope="session")
