@@ -77,6 +77,9 @@ PURPOSE = {
     "nbval": Text(
         en="re-runs every notebook and compares it with its committed outputs",
         ja="すべてのノートブックを再実行し、コミット済みの出力と比較します"),
+    "pytest-xdist": Text(
+        en="runs the tests with tidb-servers of their own beside the others (`make test`)",
+        ja="独自の tidb-server を使うテストを他のテストと並行して実行します (`make test`)"),
     "ruff": Text(
         en="linter for the package, tests and notebooks",
         ja="パッケージ、テスト、ノートブックのリンター"),

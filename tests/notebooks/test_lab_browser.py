@@ -305,6 +305,19 @@ def menu(page: Page, top: str, item: str) -> None:
     page.locator(".lm-Menu-itemLabel", has_text=re.compile(f"^{item}")).click()
 
 
+def clear_all_outputs(page: Page, menus: Menus, tries: int = 3) -> None:
+    """Edit → Clear Outputs of All Cells, until no code cell shows a run prompt."""
+    # On a loaded machine a menu click was seen to leave every output in place (CI, the Japanese
+    # lab, with a kernel still starting): the command is tried again, the check is not relaxed.
+    for _ in range(tries):
+        page.keyboard.press("Escape")
+        menu(page, menus.edit, menus.clear_outputs)
+        if wait_until(page, lambda: not run_cells(page), seconds=20):
+            return
+    raise AssertionError(f"outputs were not cleared after {tries} tries of {menus.edit} → "
+                         f"{menus.clear_outputs}")
+
+
 def restart_and_run_all(page: Page, lab: Lab, notebook: str, timeout: float,
                         watch: str | None = None, menus: Menus = ENGLISH_MENUS) -> bool:
     """Open `notebook`, clear its saved outputs, run Kernel → Restart Kernel and Run All Cells
@@ -321,8 +334,7 @@ def restart_and_run_all(page: Page, lab: Lab, notebook: str, timeout: float,
     # Every check below reads "the" notebook panel: make sure there is only this one.
     assert page.locator(".jp-NotebookPanel").count() == 1, "another notebook is open in the lab"
     # Without the committed outputs on screen, everything checked below comes from this run.
-    menu(page, menus.edit, menus.clear_outputs)
-    assert wait_until(page, lambda: not run_cells(page), seconds=30), "outputs were not cleared"
+    clear_all_outputs(page, menus)
     seen, finished = run_all_after_restart(page, panel, idle, timeout, watch, menus)
     if not finished and not run_cells(page):
         # Jupyter's own restart race (the server replaces the browser's kernel websocket and
