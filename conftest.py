@@ -53,11 +53,25 @@ SESSION_GROUP = "session-tidb"
 INDEPENDENT_LIFECYCLE = {"tests/local/test_crash_recovery.py"}
 
 
+#: Files whose tests use the session's TiDB only through databases and users of their own,
+#: made with random names (`throwaway_database`, `scratch_engine`): each runs as a unit of its
+#: own beside the session's group, in whichever worker is free.
+OWN_DATABASES = {
+    "tests/analysis/test_loading.py",
+    "tests/analysis/test_loading_integrity.py",
+    "tests/analysis/test_loading_read_back.py",
+    "tests/lesson/test_model_checks.py",
+    "tests/lesson/test_transactions.py",
+    "tests/test_faults.py",
+    "sqlalchemy-tidb/test/test_stale_read.py",
+}
+
+
 def xdist_group(item: pytest.Item, root: Path) -> str | None:
     """The xdist group `item` runs in; None for a unit of its own."""
     path = item.path.relative_to(root).as_posix()
     if item.get_closest_marker("lifecycle") is None:
-        return SESSION_GROUP
+        return f"own-databases:{path}" if path in OWN_DATABASES else SESSION_GROUP
     return None if path in INDEPENDENT_LIFECYCLE else f"own-tidb:{path}"
 
 
