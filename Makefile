@@ -48,9 +48,9 @@ lab-ja: tidb-up  ## start TiDB and open the Japanese edition in a Japanese Jupyt
 # Extra pytest options, e.g. make test PYTEST_ARGS="-v --durations=15".
 PYTEST_ARGS ?=
 
-# The tests that use the session's TiDB run one after another in one pytest-xdist worker; the
-# `lifecycle` tests, which start tidb-servers of their own, run in the others meanwhile, since
-# most of their time is spent waiting for those servers (conftest.py, xdist_group).
+# The tests that share the session's TiDB run one after another in one pytest-xdist worker; the
+# `lifecycle` tests (tidb-servers of their own) and the files that use only databases of their
+# own run in the other workers meanwhile (the groups: xdist_group in conftest.py).
 TEST_WORKERS ?= 3
 
 test: setup tidb-build lint  ## the whole suite: helper tests and nbval over the notebooks
