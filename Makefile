@@ -47,6 +47,8 @@ lab-ja: tidb-up  ## start TiDB and open the Japanese edition in a Japanese Jupyt
 
 # Extra pytest options, e.g. make test PYTEST_ARGS="-v --durations=15".
 PYTEST_ARGS ?=
+# compare.py's options, e.g. make compliance COMPLIANCE_ARGS=--full (the whole suite both ways).
+COMPLIANCE_ARGS ?=
 
 # The tests that share the session's TiDB run one after another in one pytest-xdist worker; the
 # `lifecycle` tests (tidb-servers of their own) and the files that use only databases of their
@@ -76,7 +78,7 @@ test-external: setup tidb-build
 	$(BIN)/python .ci/suite_elsewhere.py --external $(EXTERNAL_ARGS) $(PYTEST_ARGS)
 
 compliance: setup tidb-build  ## sqlalchemy-tidb's suites through tidb:// and mysql+pymysql, compared
-	$(BIN)/python -m crm_helpers.devtools.dialect_suites
+	$(BIN)/python -m crm_helpers.devtools.dialect_suites $(COMPLIANCE_ARGS)
 
 run: tidb-up  ## execute every notebook headless into build/ (+ HTML), print the tutorial's result
 	$(BIN)/python -m crm_helpers.devtools.notebook_run build

@@ -47,7 +47,7 @@ from crm_helpers.analysis import generate, loader, schema
 from crm_helpers.errors import CrmError
 from crm_helpers.lesson import operations
 from crm_helpers.local import cli, server
-from tests.conftest import free_port, free_ports
+from tests.conftest import THROWAWAY_PREFIXES, free_port, free_ports
 
 #: A message says what to do if it holds one of these (or, from the CLI, argparse's usage).
 ADVICE = re.compile(
@@ -243,16 +243,22 @@ def sweep_table(counts: dict[str, int]) -> str:
 
 
 def fingerprint(ctx: Ctx) -> tuple:
-    """Everything a bad input could have written: both databases' rows, databases, accounts."""
+    """Everything a bad input could have written: both databases' rows, databases, accounts.
+
+    Databases and accounts of the tests that run beside the sweep (THROWAWAY_PREFIXES) come
+    and go meanwhile: they are not the case's doing, so they are left out.
+    """
     with ctx.admin.connect() as connection:
         rows = []
         for database in (ctx.crm_database, ctx.analysis.url.database):
             for table in connection.exec_driver_sql(f"SHOW TABLES FROM `{database}`").scalars():
                 rows.append((database, table, tuple(connection.exec_driver_sql(
                     f"SELECT * FROM `{database}`.`{table}` ORDER BY 1").all())))
-        databases = tuple(connection.exec_driver_sql("SHOW DATABASES").scalars())
-        accounts_ = tuple(connection.exec_driver_sql(
-            "SELECT user, host FROM mysql.user ORDER BY 1, 2").all())
+        databases = tuple(name for name in connection.exec_driver_sql("SHOW DATABASES").scalars()
+                          if not name.startswith(THROWAWAY_PREFIXES))
+        accounts_ = tuple(account for account in connection.exec_driver_sql(
+            "SELECT user, host FROM mysql.user ORDER BY 1, 2").all()
+            if not account[0].startswith(THROWAWAY_PREFIXES))
     return tuple(rows), databases, accounts_
 
 

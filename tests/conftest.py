@@ -97,9 +97,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.same_everywhere)
 
 
+#: Every database and account a test makes on the session's TiDB, and the dialect's own tests'
+#: databases, start with one of these. Such tests run beside others (make test's workers), so
+#: a test that watches the whole server for changes leaves these names out.
+THROWAWAY_PREFIXES = ("crm_pytest", "sqla_tidb_")
+
+
 @contextmanager
 def throwaway_database(settings: Settings, prefix: str = "crm_pytest") -> Iterator[str]:
     """The name of a new, empty database on `settings`' TiDB, dropped on leaving."""
+    if not prefix.startswith(THROWAWAY_PREFIXES):
+        raise ValueError(f"a throwaway database's name starts with one of {THROWAWAY_PREFIXES}")
     name = f"{prefix}_{secrets.token_hex(4)}"
     admin = tidb_engine(settings.url())
     try:

@@ -159,7 +159,8 @@ def test_killed_loader_leaves_whole_batches_and_resumes_to_exactly_n(engine_with
 @pytest.fixture
 def no_stats_engine(tidb_settings, database):
     """An engine as a user with ALL on the test database only (so not on mysql.stats_meta)."""
-    user, password = f"crm_nostats_{secrets.token_hex(3)}", "No-Stats-" + secrets.token_hex(8)
+    user = f"crm_pytest_nostats_{secrets.token_hex(3)}"  # THROWAWAY_PREFIXES
+    password = "No-Stats-" + secrets.token_hex(8)
     admin = tidb_engine(tidb_settings.url())
     ensure_app_user(admin, user, password, database)
     app = tidb_engine(tidb_settings.url(database, user=user, password=password),

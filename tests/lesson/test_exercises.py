@@ -315,9 +315,9 @@ def crm_tables(engine: Engine) -> None:
 @pytest.fixture(scope="module")
 def resources(tidb_settings: Settings) -> Iterator[dict[str, dict]]:
     """Each notebook's exercise resources, in throwaway databases as the lessons leave them."""
-    with throwaway_database(tidb_settings, "crm_exercises") as crm, \
-            throwaway_database(tidb_settings, "crm_exercises") as features, \
-            loaded_analysis_database(tidb_settings, "crm_exercises", 300, 6000) as analysis:
+    with throwaway_database(tidb_settings, "crm_pytest_exercises") as crm, \
+            throwaway_database(tidb_settings, "crm_pytest_exercises") as features, \
+            loaded_analysis_database(tidb_settings, "crm_pytest_exercises", 300, 6000) as analysis:
         admin = tidb_engine(tidb_settings.url())
         crm_engine = tidb_engine(tidb_settings.url(crm))
         Base.metadata.create_all(crm_engine)

@@ -20,7 +20,7 @@ RESULT = "[('Ben', 212.5), ('Ben', 8.5)]\n"
 @pytest.fixture
 def database(tidb_settings: Settings) -> Iterator[str]:
     """An empty database of this test's own."""
-    with throwaway_database(tidb_settings, "crm_tutorial") as name:
+    with throwaway_database(tidb_settings, "crm_pytest_tutorial") as name:
         yield name
 
 

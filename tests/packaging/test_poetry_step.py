@@ -36,7 +36,7 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture
 def database(tidb_settings: Settings) -> Iterator[str]:
     """An empty database of this test's own for the tutorial's tables."""
-    with throwaway_database(tidb_settings, "crm_poetry") as name:
+    with throwaway_database(tidb_settings, "crm_pytest_poetry") as name:
         yield name
 
 

@@ -8,6 +8,7 @@ databases) and provisions the databases it needs:
   is replaced, so both can be compared on the same server with the same requirements;
 - `--suite sqlalchemy` (default, test_suite.py) or `--suite alembic` (test_alembic_suite.py,
   with the requirements of sqlalchemy_tidb/alembic_requirements.py) picks the suite;
+- `--leave-out FILE` leaves out the tests FILE names (compare.py's reference runs);
 - the suite's tables live in databases of their own, `sqla_<backend>` plus its
   `_test_schema` and `_test_schema_2` (SQLAlchemy's "follower" databases), created afresh by
   the backend's provisioning hooks (sqlalchemy_tidb/provision.py for tidb://,
@@ -61,6 +62,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                      help="the SQLAlchemy dialect to run the suite through (default: tidb)")
     parser.addoption("--suite", choices=SUITES, default="sqlalchemy",
                      help="SQLAlchemy's compliance suite (default) or Alembic's dialect suite")
+    parser.addoption("--leave-out", metavar="FILE", default=None,
+                     help="leave out the tests named in FILE, one `Class::test[params]` a line "
+                          "(class names without SQLAlchemy's per-backend suffix)")
 
 
 def _suite(config: pytest.Config) -> Suite:
@@ -151,6 +155,13 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     # matching test is marked. Patterns use * as the only wildcard; brackets are literal
     # (parametrized test ids).
     suite = _suite(config)
+    left_out = config.getoption("leave_out")
+    if left_out is not None:
+        names = set(Path(left_out).read_text(encoding="utf-8").splitlines())
+        deselected = [item for item in items if _suite_name(item, suite.package) in names]
+        if deselected:
+            config.hook.pytest_deselected(items=deselected)
+            items[:] = [item for item in items if _suite_name(item, suite.package) not in names]
     patterns = [(re.compile(re.escape(pattern).replace(r"\*", ".*") + r"\Z"), kind, reason)
                 for pattern, (kind, reason) in _load(suite.known_issues).items()]
     for item in items:
