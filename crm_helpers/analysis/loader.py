@@ -76,9 +76,11 @@ LOAD_SUMMARY = Text(
 #: The caption of a load's progress bar.
 LOAD_PROGRESS = Text(en="load {table}", ja="{table} を読み込み中")
 
-#: Rows per batch (one transaction each): about 5 MB of data, far below TiDB's 100 MB limit.
-DEFAULT_BATCH_ROWS = 100_000
-#: Connections loading at once; measured fastest on 2 cores (see benchmarks/bench.py).
+#: Rows per batch (one transaction each): about 10 MB of CSV, far below TiDB's 100 MB limit.
+#: With DEFAULT_WORKERS, the fastest of six settings on 2 cores, and the only one at least as
+#: fast as a plain LOAD DATA stream in every round (benchmarks/loader_settings.py).
+DEFAULT_BATCH_ROWS = 200_000
+#: Connections loading at once (benchmarks/loader_settings.py).
 DEFAULT_WORKERS = 3
 #: Client error codes for a connection to TiDB that broke or could not be made. 2012 is the
 #: dialect's "closed the connection before the MySQL greeting": a server killed mid-handshake.
