@@ -13,6 +13,7 @@ Only a test the tidb run did not pass (failed, skipped or xfailed), or did not h
 "on MySQL only", so by default the MySQL run leaves out the tests tidb passed: the same verdict
 for a fraction of the time. `--full` runs the whole suite through both and also lists the
 tests that pass only through tidb.
+
 For each run it prints passed / failed / skipped and the time (Alembic's lines start with
 "alembic"). The JUnit reports stay in build/compliance/ under the current directory.
 """
