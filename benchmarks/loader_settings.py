@@ -20,7 +20,7 @@ import statistics
 import time
 from datetime import UTC, datetime
 
-from bench import BENCH_DATABASE, RESULTS, load_data_infile
+from bench import BENCH_DATABASE, RESULTS, _set_auto_analyze, load_data_infile
 
 from crm_helpers.analysis.generate import default_user_count, generate_orders, generate_users
 from crm_helpers.analysis.loader import load_frame
@@ -47,11 +47,11 @@ def main() -> int:
     orders = generate_orders(args.rows)
     load_frame(engine, analysis_users, generate_users(default_user_count(args.rows)),
                progress=False)
-    with engine.begin() as connection:
+    with engine.connect() as connection:
         auto_analyze = connection.exec_driver_sql(
             "SELECT @@GLOBAL.tidb_enable_auto_analyze").scalar_one()
-        # A background ANALYZE after one load would slow whichever load comes next.
-        connection.exec_driver_sql("SET GLOBAL tidb_enable_auto_analyze = OFF")
+    # A background ANALYZE after one load would slow whichever load comes next.
+    _set_auto_analyze(engine, "OFF")
     seconds: dict[str, list[float]] = {name: [] for name in names}
     try:
         for round_ in range(args.rounds):
@@ -71,9 +71,7 @@ def main() -> int:
                       f"{args.rows / seconds[name][-1]:>9,.0f} rows/s  load average "
                       f"{os.getloadavg()[0]:.2f}", flush=True)
     finally:
-        with engine.begin() as connection:
-            connection.exec_driver_sql("SET GLOBAL tidb_enable_auto_analyze = "
-                                       + ("ON" if str(auto_analyze) in ("1", "ON") else "OFF"))
+        _set_auto_analyze(engine, "ON" if str(auto_analyze) in ("1", "ON") else "OFF")
     print(f"\n{args.rows:,} orders, {args.rounds} rounds; medians, and the speed against the "
           "plain stream round by round:")
     for name in names:
