@@ -19,9 +19,13 @@ from pathlib import Path
 from crm_helpers.config import PROJECT_ROOT
 from crm_helpers.errors import GoNotFound, TiDBBuildError
 
-TIDB_RELEASE = "v8.5.6"
-TIDB_COMMIT = "ae18096e023780bb56bfce33698abec0d4640d0a"
-TIDB_COMMIT_TIME = "2026-04-13 06:12:45"
+# The newest release-8.5 commit the Go module proxy serves (2026-09-03), six days after the
+# v8.5.8 release: the proxy refuses the tag's own commit. It is the first pin with
+# `FLUSH STATS_DELTA` (added in v8.5.7), and its version says it is past v8.5.8.
+TIDB_RELEASE = "v8.5.8"
+TIDB_COMMIT = "ac41d7e3c8fcc7ffdb97311e2996cc9fb178e4c9"
+TIDB_COMMIT_TIME = "2026-09-03 09:58:44"
+TIDB_VERSION = f"{TIDB_RELEASE}-{TIDB_COMMIT[:12]}"
 GO_MODULE_DIR = PROJECT_ROOT / "tidb"
 MAIN_PACKAGE = "github.com/pingcap/tidb/cmd/tidb-server"
 
@@ -30,7 +34,7 @@ MAIN_PACKAGE = "github.com/pingcap/tidb/cmd/tidb-server"
 _LDFLAGS = " ".join(
     f'-X "{symbol}={value}"'
     for symbol, value in [
-        ("github.com/pingcap/tidb/pkg/parser/mysql.TiDBReleaseVersion", TIDB_RELEASE),
+        ("github.com/pingcap/tidb/pkg/parser/mysql.TiDBReleaseVersion", TIDB_VERSION),
         ("github.com/pingcap/tidb/pkg/util/versioninfo.TiDBGitHash", TIDB_COMMIT),
         ("github.com/pingcap/tidb/pkg/util/versioninfo.TiDBGitBranch", "release-8.5"),
         ("github.com/pingcap/tidb/pkg/util/versioninfo.TiDBBuildTS", TIDB_COMMIT_TIME),
@@ -108,7 +112,7 @@ def build_tidb_server() -> Path:
             "  1. install Go (https://go.dev/doc/install; any recent version, it fetches the "
             "toolchain TiDB needs), or\n"
             "  2. set TIDB_SERVER_BIN to a tidb-server you already have "
-            "(e.g. from `tiup install tidb:v8.5.6`), or\n"
+            "(e.g. from `tiup install tidb:v8.5.8`), or\n"
             "  3. set TIDB_URL to a running TiDB (TiDB Cloud, TiUP playground, Docker) "
             "and nothing is started."
         )

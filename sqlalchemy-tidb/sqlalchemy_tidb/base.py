@@ -201,7 +201,7 @@ class TiDBDialectMixin:
     def _correct_mysql_version_gates(self) -> None:
         # TiDB reports MySQL 8.0.11, so SQLAlchemy's MySQL feature gates describe that
         # MySQL release, not TiDB. Correct those where TiDB differs (each checked against
-        # TiDB v8.5.6 in tests/test_dialect_gates.py).
+        # TiDB v8.5 in tests/test_dialect_gates.py).
         # CAST(x AS FLOAT / DOUBLE) arrived in MySQL 8.0.17; TiDB runs it.
         self._support_float_cast = True
         # MySQL >= 8.0.20 wants INSERT ... AS new ON DUPLICATE KEY UPDATE x = new.x; TiDB

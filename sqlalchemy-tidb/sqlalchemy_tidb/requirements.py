@@ -4,8 +4,9 @@
 has the feature the test needs. `SuiteRequirements` starts from a cautious default (many
 features closed); this class opens what TiDB has (it speaks MySQL 8.0's SQL), and closes, one
 by one, what TiDB lacks, each with the reason and the error TiDB gives (measured on TiDB
-v8.5.6). The same class serves the `tidb://` and the `mysql+pymysql://` runs against the
-same server (tests/compliance/), so the two dialects are compared on equal terms; where a
+v8.5.6, and checked again on the release-8.5 branch past v8.5.8). The same class serves the
+`tidb://` and the `mysql+pymysql://` runs against the same server (tests/compliance/), so
+the two dialects are compared on equal terms; where a
 feature depends on the dialect rather than the server (sequences, isolation levels) the
 requirement asks the dialect.
 

@@ -15,6 +15,7 @@ from sqlalchemy_tidb import NotTiDB, TiDBDialect, UnsupportedByTiDB, parse_tidb_
     ("8.0.11-TiDB-v7.5.2-serverless", (7, 5, 2)),
     ("5.7.25-TiDB-v6.1.0", (6, 1, 0)),
     ("8.0.11-TiDB-v8.5.6-dirty", (8, 5, 6)),
+    ("8.0.11-TiDB-v8.5.8-ac41d7e3c8fc", (8, 5, 8)),
     ("8.0.11-TiDB-None", None),
 ])
 def test_parse_tidb_version(reported, expected):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import warnings
 from collections.abc import Iterator
 
@@ -13,7 +14,9 @@ from crm_helpers.analysis.statistics import (
     analyze_after_load,
     analyze_if_stale,
     counted_rows,
+    flush_counts,
     mark_commit,
+    not_counted_yet,
     stale_statistics,
 )
 from crm_helpers.engines import tidb_engine
@@ -22,6 +25,8 @@ from crm_helpers.local.server import LocalTiDB, start_local_tidb, stop_local_tid
 from tests.conftest import spare_tidb
 
 ROWS = 3000
+#: The first TiDB release with FLUSH STATS_DELTA.
+FLUSH_STATS_DELTA_SINCE = (8, 5, 7)
 TSO = 470623416884396032  # a commit TSO of TiDB's, from @@tidb_last_txn_info
 
 
@@ -87,6 +92,44 @@ def test_analyze_after_load_warns_when_tidb_has_not_counted_the_rows(scratch_eng
         analyzed = connection.exec_driver_sql(
             "SHOW STATS_META WHERE Table_name = 'stats_late'").mappings().one()
     assert analyzed["Last_analyze_time"] is not None
+
+
+def test_flush_counts_writes_the_pending_counts_at_once(scratch_engine):
+    with scratch_engine.connect() as connection:
+        version = connection.dialect.tidb_version
+    if version is None or version < FLUSH_STATS_DELTA_SINCE:
+        pytest.skip(f"TiDB {version} has no FLUSH STATS_DELTA; the wait covers it")
+    fresh_table(scratch_engine, "stats_flush", analyzed=False)
+    mark = fill(scratch_engine, "stats_flush", 0, 10)
+    assert flush_counts(scratch_engine, ["stats_flush"]) is True
+    # TiDB's own pass comes every 10 to 70 s; only the flush counts the rows this soon.
+    assert not_counted_yet(scratch_engine, {"stats_flush": mark}) == set()
+
+
+def test_flush_counts_is_refused_quietly_to_a_user_without_select(
+        scratch_engine, tidb_settings, test_database):
+    fresh_table(scratch_engine, "stats_hidden", analyzed=False)
+    fresh_table(scratch_engine, "stats_shown", analyzed=False)
+    user = f"crm_pytest_noselect_{secrets.token_hex(3)}"  # THROWAWAY_PREFIXES
+    password = "No-Select-" + secrets.token_hex(8)
+    with scratch_engine.begin() as connection:
+        connection.exec_driver_sql(f"CREATE USER '{user}'@'%%' IDENTIFIED BY '{password}'")
+        # SELECT on one table of the database lets the user in, but not at stats_hidden.
+        connection.exec_driver_sql(f"GRANT SELECT ON `{test_database}`.stats_shown "
+                                   f"TO '{user}'@'%%'")
+    stranger = tidb_engine(tidb_settings.url(test_database, user=user, password=password))
+    try:
+        assert flush_counts(stranger, ["stats_hidden"]) is False
+    finally:
+        stranger.dispose()
+        with scratch_engine.begin() as connection:
+            connection.exec_driver_sql(f"DROP USER '{user}'@'%%'")
+
+
+@pytest.mark.parametrize("tables", [[], ["stats; FLUSH TABLES"], "", [3]])
+def test_flush_counts_refuses_names_that_are_not_plain(scratch_engine, tables):
+    with pytest.raises(InvalidInput, match="flush_counts needs plain table names"):
+        flush_counts(scratch_engine, tables)
 
 
 @pytest.mark.parametrize("version, modify_count, counted", [

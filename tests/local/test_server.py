@@ -14,6 +14,7 @@ import pymysql
 import pytest
 
 from crm_helpers.errors import ConfigError, PortInUse, TiDBStartTimeout
+from crm_helpers.local.build import TIDB_VERSION
 from crm_helpers.local.server import (
     LocalTiDB,
     local_tidb_status,
@@ -48,7 +49,7 @@ def test_up_gives_tidb_v85_on_unistore(spare):
     assert "Release Version: v8.5." in version
     assert "Store: unistore" in version
     status = local_tidb_status(spare)
-    assert status.running and status.version.endswith("-TiDB-v8.5.6")
+    assert status.running and status.version.endswith(f"-TiDB-{TIDB_VERSION}")
 
 
 def test_up_twice_is_harmless(spare):

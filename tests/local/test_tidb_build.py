@@ -12,8 +12,12 @@ from crm_helpers.local import build
 
 def test_pin_names_the_release_commit_and_a_go125_toolchain():
     go_mod = (build.GO_MODULE_DIR / "go.mod").read_text()
-    assert f"github.com/pingcap/tidb v1.1.0-beta.0.20260413061245-{build.TIDB_COMMIT[:12]}" \
+    # A Go pseudo-version names the commit's time (UTC) and hash: the binary's stamp must agree.
+    stamp = "".join(ch for ch in build.TIDB_COMMIT_TIME if ch.isdigit())
+    assert f"github.com/pingcap/tidb v1.1.0-beta.0.{stamp}-{build.TIDB_COMMIT[:12]}" in go_mod
+    assert f"github.com/pingcap/tidb/pkg/parser v0.0.0-{stamp}-{build.TIDB_COMMIT[:12]}" \
         in go_mod
+    assert build.TIDB_VERSION.startswith(build.TIDB_RELEASE)
     assert build.go_toolchain().startswith("go1.25.")
 
 
