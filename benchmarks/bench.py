@@ -5,7 +5,9 @@
 
 Slow loading methods run on a smaller N (their rate is what is compared). Every loader runs
 in each of BENCH_ROUNDS (default 3) interleaved rounds, so all of them see the same server
-conditions, and keeps its median; the spread over the rounds is printed too. Each read runs in
+conditions, and keeps its median; the spread over the rounds is printed too. The full-size
+loads take turns at going first, and each load starts once the local tidb-server has gone
+quiet after the one before (`settle`). Each read runs in
 a fresh subprocess so that its peak memory (max RSS) is its own. Results are printed as a
 table, written as JSON under benchmarks/results/, and summed up in one SUMMARY line.
 """
@@ -49,6 +51,7 @@ from crm_helpers.analysis.schema import (
     analysis_users,
     reset_analysis_tables,
 )
+from crm_helpers.local.server import local_tidb_status
 
 BENCH_DATABASE = "crm_bench"
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -205,18 +208,65 @@ LOADERS = {  # method: (function, share of N it runs on, table it fills)
 HELPER_LOADS = {"helper", "helper_no_read_back"}
 
 
+def server_pid() -> int | None:
+    """The local tidb-server's pid, or None when the benchmark runs against another TiDB."""
+    if os.environ.get("TIDB_URL"):
+        return None
+    return local_tidb_status().pid
+
+
+def settle(pid: int | None, *, idle_cores: float = 0.1, window: float = 2.0,
+           timeout: float = 120.0) -> float:
+    """Wait until tidb-server has used under `idle_cores` CPUs for `window` s; seconds waited.
+
+    After a big load (and the TRUNCATE before the next one) the server keeps working in the
+    background for a while; a load started meanwhile shares the 2 cores with that work.
+    """
+    if pid is None:
+        return 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    stat = Path(f"/proc/{pid}/stat")
+
+    def cpu_seconds() -> float:
+        fields = stat.read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+
+    started = time.monotonic()
+    try:
+        before, since = cpu_seconds(), time.monotonic()
+        while time.monotonic() - started < timeout:
+            time.sleep(window)
+            now, at = cpu_seconds(), time.monotonic()
+            if (now - before) / (at - since) < idle_cores:
+                break
+            before, since = now, at
+    except (FileNotFoundError, ProcessLookupError):
+        pass  # no such process here (another machine's TiDB): nothing to wait for
+    return time.monotonic() - started
+
+
 def measure_loads(engine: Engine, orders: pd.DataFrame, rounds: int) -> list[Measurement]:
     results = []
     tutorial_orders.create(engine, checkfirst=True)
     timings: dict[str, list[float]] = {method: [] for method in LOADERS}
+    pid = server_pid()
     # Interleaved rounds: every method once per round, so that each sees the same server
-    # conditions (other work on the machine comes and goes); each keeps its median.
+    # conditions (other work on the machine comes and goes); each keeps its median. The order
+    # of the full-size loads rotates from round to round, so that over three rounds each comes
+    # first, second and third once: a load right after another big one ran slower (the plain
+    # stream took 40 s first in a round and 52 to 60 s third or fourth, loader_settings.py,
+    # 2026-12-03), and in a fixed order the helper always followed the plain stream.
+    small = [name for name, (_, share, _) in LOADERS.items() if share < 1.0]
+    full = [name for name in LOADERS if name not in small]
     for round_number in range(rounds):
         print(f" round {round_number + 1} of {rounds}", flush=True)
-        for method, (load, share, table) in LOADERS.items():
+        shift = round_number % len(full)
+        for method in small + full[shift:] + full[:shift]:
+            load, share, table = LOADERS[method]
             subset = orders.iloc[:max(1_000, int(len(orders) * share))]
             with engine.begin() as connection:
                 connection.exec_driver_sql(f"TRUNCATE TABLE {table}")
+            settled = settle(pid)
             started = time.perf_counter()
             load(engine, subset)
             seconds = time.perf_counter() - started
@@ -227,7 +277,7 @@ def measure_loads(engine: Engine, orders: pd.DataFrame, rounds: int) -> list[Mea
             # The machine may be shared: the load average says how busy it was.
             print(f"  load {method:<22} {len(subset):>9,} rows {seconds:8.2f} s "
                   f"{len(subset) / seconds:>12,.0f} rows/s  load average "
-                  f"{os.getloadavg()[0]:.2f}", flush=True)
+                  f"{os.getloadavg()[0]:.2f}, server settled in {settled:.0f} s", flush=True)
     for method, (_, share, _) in LOADERS.items():
         rows = max(1_000, int(len(orders) * share))
         results.append(Measurement("load", method, rows, statistics.median(timings[method]),
