@@ -1,18 +1,22 @@
-"""Committed batches count as loaded only once read back, on a connection of its own.
+"""Committed batches count as loaded only once they are on disk whole.
 
-On the local TiDB, COMMIT returns once a batch's first key is written; TiDB commits the rest
-in the background, and a hard kill in that moment loses them (the README's "Durability").
-Reading a batch back finishes that (`resume.read_back`). Read right after COMMIT, it mostly
-waits for the background commit and competes with it; here it runs on a second connection
-once a later batch has been committed, so the background commit has had a load's time to
-finish, and several waiting batches are read back in one go.
+On the local TiDB (unistore) a transaction's keys wait as locks in memory until committed.
+A transaction committed in one step (1PC, `txn_commit_mode` "1pc") is written committed, all
+keys at once, before COMMIT returns: it is on disk whole then. The local TiDB commits that way
+whenever it can (`crm_helpers.local.server_config.COMMIT_SETTINGS`). Otherwise COMMIT returns
+once a first batch of keys is written, TiDB commits the rest in the background, and a hard kill
+in that moment loses them (the README's "Durability"). Reading such a batch back finishes that
+(`resume.read_back`). Read right after COMMIT, it mostly waits for the background commit and
+competes with it; here it runs on a second connection once a later batch has been committed,
+so the background commit has had a load's time to finish, and several waiting batches are
+read back in one go.
 
 While batches load, only their rows are counted (through the primary key): an index holds
 every batch's entries side by side, so counting it would wait for the batches still being
 committed (measured: 17 s for two batches of 100,000 on a busy machine, against under 1 s
-through the primary key). Once no batch is loading any more, `finish` counts every
-committed batch through the primary key and each index in one go. A batch shows as loaded
-(progress) once its rows are read back; the load returns only after the final count.
+through the primary key). Once no batch is loading any more, `finish` counts every batch read
+back through the primary key and each index in one go. A batch shows as loaded (progress)
+once its rows are read back; the load returns only after the final count.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from sqlalchemy import Engine, Table
 
 from crm_helpers.analysis.resume import CommittedBatch, read_back, read_back_wanted
 
+#: The commit mode (`@@tidb_last_txn_info`) of a transaction written whole before COMMIT returned.
+ONE_STEP_COMMIT = "1pc"
 #: Later commits a batch waits for before it is read back: time for its background commit
 #: (1 measured 7 to 15 s per read-back of two 100,000-row batches on a busy machine).
 LATER_COMMITS = 3
@@ -57,15 +63,18 @@ class Confirmer:
             self._thread = threading.Thread(target=self._run, name="crm-read-back", daemon=True)
             self._thread.start()
 
-    def committed(self, batch: CommittedBatch) -> None:
-        """A batch's COMMIT returned: done once read back (at once where none is needed)."""
+    def committed(self, batch: CommittedBatch, *, in_one_step: bool = False) -> None:
+        """A batch's COMMIT returned: done once read back, at once if committed in one step."""
         if self._thread is None:
             self._done(batch)
             return
         with self._changed:
-            self._waiting.append((self._commits, batch))
+            if not in_one_step:
+                self._waiting.append((self._commits, batch))
             self._commits += 1
             self._changed.notify_all()
+        if in_one_step:
+            self._done(batch)
 
     def finish(self) -> None:
         """No more commits are coming: read back what is waiting.

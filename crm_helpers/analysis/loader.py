@@ -6,7 +6,8 @@ Everything that can be checked before writing is (`validation`: columns, dtypes,
 duplicate keys, the table's own value rules; here: the engine's LOCAL INFILE switch), so a
 refusal writes nothing. The CSV each batch travels as is `encoding`'s; what makes a load
 resumable after an interruption or a hard kill of the local TiDB is `resume`'s, and a batch
-counts as loaded only once `confirm` has read it back after its COMMIT.
+counts as loaded only once it is on disk whole: committed in one step (1PC), or read back by
+`confirm` after its COMMIT.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from pymysql.constants import CLIENT
 from sqlalchemy import Engine, Integer, Table, inspect, select
 from sqlalchemy.exc import DBAPIError
 
-from crm_helpers.analysis.confirm import Confirmer
+from crm_helpers.analysis.confirm import ONE_STEP_COMMIT, Confirmer
 from crm_helpers.analysis.disk_space import ServerDiskWatch, cut_connections, temp_file_error
 from crm_helpers.analysis.encoding import csv_bytes, load_data_statement
 from crm_helpers.analysis.generate import (
@@ -49,7 +50,7 @@ from crm_helpers.analysis.statistics import (
     WriteMark,
     analyze_after_load,
     analyze_if_stale,
-    last_commit_ts,
+    last_commit,
     mark_commit,
     stale_statistics,
 )
@@ -228,7 +229,8 @@ def _load_batches(engine: Engine, table: Table, batches: list[pd.DataFrame], wor
                   bar: tqdm) -> WriteMark | None:
     """Load each batch in its own transaction, on up to `workers` connections at once.
 
-    A batch counts as loaded once `Confirmer` has read it back after its COMMIT.
+    A batch counts as loaded once it is on disk whole: committed in one step (1PC), or read
+    back by `Confirmer` after its COMMIT.
     Returns the mark of the batch committed last (None if there were none).
     """
     local = threading.local()
@@ -261,10 +263,11 @@ def _load_batches(engine: Engine, table: Table, batches: list[pd.DataFrame], wor
                 connections.append(local.connection)
             _load_batch(local.connection, table, batch)
             # The session's last write transaction is the batch.
-            committed = last_commit_ts(cursor := local.connection.cursor())
+            committed, mode = last_commit(cursor := local.connection.cursor())
             cursor.execute("ROLLBACK")  # end the read's transaction
             confirmer.committed(CommittedBatch(int(batch[key].iloc[0]), int(batch[key].iloc[-1]),
-                                               len(batch), committed))
+                                               len(batch), committed),
+                                in_one_step=mode == ONE_STEP_COMMIT)
         except BaseException as exc:
             failed.set()
             _raise_batch_error(disk, table, exc)

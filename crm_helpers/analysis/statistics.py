@@ -87,10 +87,16 @@ class WriteMark:
 
 def last_commit_ts(cursor) -> int:
     """The commit timestamp (TSO) of the transaction `cursor`'s connection committed last."""
+    return last_commit(cursor)[0]
+
+
+def last_commit(cursor) -> tuple[int, str]:
+    """The commit timestamp (TSO) and commit mode ("2pc", "1pc", ...) of the last transaction."""
     cursor.execute("SELECT @@tidb_last_txn_info")
     info = cursor.fetchone()[0]
     try:
-        return int(json.loads(info or "{}").get("commit_ts") or 0)
+        fields = json.loads(info or "{}")
+        return int(fields.get("commit_ts") or 0), str(fields.get("txn_commit_mode") or "")
     except (ValueError, TypeError, AttributeError) as exc:
         raise InvalidInput(f"@@tidb_last_txn_info is {info!r}, not JSON with a commit_ts: "
                            "is this a TiDB?") from exc

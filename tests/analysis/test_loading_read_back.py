@@ -1,4 +1,8 @@
-"""After COMMIT, batches are read back on a second connection before they count as loaded."""
+"""Batches count as loaded once on disk whole: committed in one step (1PC), or read back.
+
+A batch committed in two phases is read back on a second connection after its COMMIT; the
+tests of that path turn 1PC off for the load's connections, as on a TiDB without it.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,18 @@ import threading
 import numpy as np
 import pandas as pd
 import pytest
-from sqlalchemy import BigInteger, Column, DateTime, Double, Integer, MetaData, Table, select
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Double,
+    Engine,
+    Integer,
+    MetaData,
+    Table,
+    event,
+    select,
+)
 from sqlalchemy.dialects.mysql import DATETIME
 
 from crm_helpers.analysis import confirm, loader, resume, statistics
@@ -48,6 +63,17 @@ def engine_with_users(tidb_settings, database):
     with fresh_analysis_engine(tidb_settings, database, emptied=("numbers",),
                                users=N_USERS) as engine:
         yield engine
+
+
+def commit_in_one_step(engine: Engine, allowed: bool) -> Engine:
+    """`engine`, whose new connections may commit in one step (1PC) or must not."""
+    def set_one_pc(dbapi_connection, _record) -> None:
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute(f"SET SESSION tidb_enable_1pc = {'ON' if allowed else 'OFF'}")
+
+    event.listen(engine, "connect", set_one_pc)
+    engine.dispose()  # connections made before are gone
+    return engine
 
 
 class RecordingBar:
@@ -95,12 +121,36 @@ def test_every_batch_counts_as_loaded_only_after_its_read_back(engine_with_users
     monkeypatch.setattr(confirm, "read_back", recording_read_back)
     monkeypatch.setattr(loader, "tqdm", bar)
     orders = generate_orders(9_000, N_USERS)
-    report = load_frame(engine_with_users, analysis_orders, orders, batch_rows=1_000, workers=3)
+    engine = commit_in_one_step(engine_with_users, False)
+    report = load_frame(engine, analysis_orders, orders, batch_rows=1_000, workers=3)
     every_batch = [(start, start + 999) for start in range(1, 9_001, 1_000)]
     assert sorted(read) == every_batch
     assert sorted(read_through_indexes) == every_batch  # once loading was over
     assert bars[0].counted == report.loaded == 9_000
     assert bars[0].too_early == []
+
+
+def test_a_batch_committed_in_one_step_counts_as_loaded_without_a_read_back(engine_with_users,
+                                                                           monkeypatch):
+    # 100 orders fit in one commit batch even with TiDB's default 16 KB: 1PC on any TiDB.
+    calls = []
+    modes = []
+    real_last_commit = loader.last_commit
+
+    def recording_last_commit(cursor):
+        modes.append(real_last_commit(cursor)[1])
+        return real_last_commit(cursor)
+
+    monkeypatch.setattr(confirm, "read_back", lambda *args, **options: calls.append(args))
+    monkeypatch.setattr(loader, "last_commit", recording_last_commit)
+    engine = commit_in_one_step(engine_with_users, True)
+    report = load_frame(engine, analysis_orders, generate_orders(1_000, N_USERS),
+                        batch_rows=100, workers=3, progress=False)
+    assert modes == [confirm.ONE_STEP_COMMIT] * 10
+    assert calls == []
+    assert report.loaded == 1_000 and report.written.rows == 100
+    stored = read_frame(engine, "SELECT oid FROM orders ORDER BY oid")["oid"].tolist()
+    assert stored == list(range(1, 1_001))
 
 
 def test_without_the_read_back_nothing_is_read(engine_with_users, monkeypatch):
@@ -141,10 +191,11 @@ def test_a_failing_read_back_stops_the_load_and_a_rerun_ends_exact(engine_with_u
 
     monkeypatch.setattr(confirm, "read_back", failing_second)
     orders = generate_orders(20_000, N_USERS)
+    engine = commit_in_one_step(engine_with_users, False)
     # load_frame repairs and loads what is missing after TableDamaged: here nothing is.
-    report = load_frame(engine_with_users, analysis_orders, orders, batch_rows=1_000, workers=1,
+    report = load_frame(engine, analysis_orders, orders, batch_rows=1_000, workers=1,
                         progress=False)
-    stored = read_frame(engine_with_users, "SELECT oid FROM orders ORDER BY oid")["oid"].tolist()
+    stored = read_frame(engine, "SELECT oid FROM orders ORDER BY oid")["oid"].tolist()
     assert stored == list(range(1, 20_001))
     assert report.rows == 20_000 and len(calls) >= 2
 
