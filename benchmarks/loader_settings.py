@@ -5,7 +5,8 @@
 
 Each setting is WORKERSxBATCH_ROWS. Every round loads the same orders once per setting and once
 as the plain single-stream `LOAD DATA` of `bench.py`, in a rotated order, into the local TiDB
-the environment names (database crm_bench, emptied between loads). Printed: each setting's
+the environment names (database crm_bench, emptied between loads); each load starts once
+tidb-server has gone quiet after the one before (`bench.settle`). Printed: each setting's
 median time and its ratio to the plain stream round by round; JSON goes to benchmarks/results/.
 This is how the loader's defaults (`DEFAULT_WORKERS`, `DEFAULT_BATCH_ROWS`) are chosen.
 """
@@ -20,7 +21,14 @@ import statistics
 import time
 from datetime import UTC, datetime
 
-from bench import BENCH_DATABASE, RESULTS, _set_auto_analyze, load_data_infile
+from bench import (
+    BENCH_DATABASE,
+    RESULTS,
+    _set_auto_analyze,
+    load_data_infile,
+    server_pid,
+    settle,
+)
 
 from crm_helpers.analysis.generate import default_user_count, generate_orders, generate_users
 from crm_helpers.analysis.loader import load_frame
@@ -53,12 +61,14 @@ def main() -> int:
     # A background ANALYZE after one load would slow whichever load comes next.
     _set_auto_analyze(engine, "OFF")
     seconds: dict[str, list[float]] = {name: [] for name in names}
+    pid = server_pid()
     try:
         for round_ in range(args.rounds):
             order = names[round_ % len(names):] + names[:round_ % len(names)]
             for name in order:
                 with engine.begin() as connection:
                     connection.exec_driver_sql("TRUNCATE TABLE orders")
+                settle(pid)
                 started = time.perf_counter()
                 if name == PLAIN:
                     load_data_infile(engine, orders)
