@@ -3,14 +3,14 @@
     .venv/bin/python benchmarks/crash_window.py              # 5 runs each way, 100,000 rows
     .venv/bin/python benchmarks/crash_window.py --runs 3 --rows 50000
     .venv/bin/python benchmarks/crash_window.py --cost-rows 300000 --cost-rounds 3
-    .venv/bin/python benchmarks/crash_window.py --tidb-defaults  # TiDB's commit settings
+    .venv/bin/python benchmarks/crash_window.py --one-step   # commits in one step (1PC)
 
-unistore keeps a transaction's locks in memory. With TiDB's own commit settings on unistore
-(`--tidb-defaults`: 16 KB commit batches, no 1PC) TiDB commits all keys but the first batch in
-the background after COMMIT has returned; the local TiDB's settings
-(`server_config.COMMIT_SETTINGS`) have it write them all first. Each run starts a throwaway
-local TiDB (its own folder and free ports), loads users, lets them settle, then loads one
-batch of orders with
+unistore keeps a transaction's locks in memory. With TiDB's commit settings on unistore (16 KB
+commit batches, no 1PC) TiDB commits all keys but the first batch in the background after
+COMMIT has returned. `--one-step` sets the throwaway server to one commit batch per region and
+1PC (`ONE_STEP_SETTINGS`), so that a batch is written whole before COMMIT returns; the loader
+then skips its read-back. Each run starts a throwaway local TiDB (its own folder and free
+ports), loads users, lets them settle, then loads one batch of orders with
 `load_frame` and SIGKILLs tidb-server the moment it returns: once with the read-back after
 the commit (`resume.READ_BACK_AFTER_COMMIT`, run by `confirm.Confirmer`) and once without.
 It then starts
@@ -61,8 +61,9 @@ def two_free_ports() -> tuple[int, int]:
         return first.getsockname()[1], second.getsockname()[1]
 
 
-#: TiDB's own values of the local TiDB's COMMIT_SETTINGS on unistore.
-TIDB_COMMIT_DEFAULTS = {"tidb_txn_commit_batch_size": 16 * 1024, "tidb_enable_1pc": "OFF"}
+#: Commit in one step where possible: one commit batch per region (TiDB's largest; the default
+#: is 16 KB) and 1PC (on by default on a TiKV cluster, off on unistore).
+ONE_STEP_SETTINGS = {"tidb_txn_commit_batch_size": 1 << 30, "tidb_enable_1pc": "ON"}
 
 
 def set_globals(local: LocalTiDB, values: dict[str, int | str]) -> None:
@@ -78,7 +79,7 @@ def set_globals(local: LocalTiDB, values: dict[str, int | str]) -> None:
 
 @contextmanager
 def throwaway_tidb(home: Path, database: str,
-                   tidb_defaults: bool = False) -> Iterator[tuple[LocalTiDB, Engine]]:
+                   one_step: bool = False) -> Iterator[tuple[LocalTiDB, Engine]]:
     """A fresh local TiDB in `home` on free ports, with the analysis tables in `database`.
 
     The server is stopped on leaving, also after an error: its folder is a temporary one.
@@ -87,8 +88,8 @@ def throwaway_tidb(home: Path, database: str,
     local = LocalTiDB(home=home, port=port, status_port=status_port)
     try:
         start_local_tidb(local, fresh=True)
-        if tidb_defaults:
-            set_globals(local, TIDB_COMMIT_DEFAULTS)
+        if one_step:
+            set_globals(local, ONE_STEP_SETTINGS)
         # TIDB_HOST: the loader's own analysis_engine uses this server and starts nothing.
         settings = load_settings(environ={"TIDB_HOST": local.host, "TIDB_PORT": str(local.port)},
                                  env_file=None)
@@ -97,11 +98,10 @@ def throwaway_tidb(home: Path, database: str,
         stop_local_tidb(local)
 
 
-def one_run(read_back: bool, rows: int, home: Path, tidb_defaults: bool) -> dict:
+def one_run(read_back: bool, rows: int, home: Path, one_step: bool) -> dict:
     """Load one batch of `rows` orders, SIGKILL the server as the load returns, count survivors."""
-    with throwaway_tidb(home, "crash", tidb_defaults) as (local, engine):
-        return _kill_after_batch(local, engine, read_back, rows) | {
-            "tidb_commit_defaults": tidb_defaults}
+    with throwaway_tidb(home, "crash", one_step) as (local, engine):
+        return _kill_after_batch(local, engine, read_back, rows) | {"one_step": one_step}
 
 
 def _kill_after_batch(local: LocalTiDB, engine: Engine, read_back: bool, rows: int) -> dict:
@@ -178,8 +178,8 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000, help="orders in the batch")
     parser.add_argument("--cost-rows", type=int, help="measure the cost on this many orders")
     parser.add_argument("--cost-rounds", type=int, default=3)
-    parser.add_argument("--tidb-defaults", action="store_true",
-                        help="TiDB's own commit settings instead of the local TiDB's")
+    parser.add_argument("--one-step", action="store_true",
+                        help="set the server to commit in one step (ONE_STEP_SETTINGS)")
     args = parser.parse_args()
     if args.cost_rows:
         with tempfile.TemporaryDirectory(prefix="crash-cost-") as folder:
@@ -193,7 +193,7 @@ def main() -> None:
         for run in range(args.runs):
             for read_back in (False, True):
                 result = one_run(read_back, args.rows, Path(folder) / f"run{run}-{read_back}",
-                                 args.tidb_defaults)
+                                 args.one_step)
                 results.append(result)
                 print(f"run {run + 1} read_back={read_back!s:5} rows after restart "
                       f"{result['rows_after_restart']:>7,} of {args.rows:,} "

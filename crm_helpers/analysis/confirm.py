@@ -2,8 +2,8 @@
 
 On the local TiDB (unistore) a transaction's keys wait as locks in memory until committed.
 A transaction committed in one step (1PC, `txn_commit_mode` "1pc") is written committed, all
-keys at once, before COMMIT returns: it is on disk whole then. The local TiDB commits that way
-whenever it can (`crm_helpers.local.server_config.COMMIT_SETTINGS`). Otherwise COMMIT returns
+keys at once, before COMMIT returns: it is on disk whole then. With TiDB's settings on unistore
+(1PC off, 16 KB commit batches) a load's batches commit in two phases instead: COMMIT returns
 once a first batch of keys is written, TiDB commits the rest in the background, and a hard kill
 in that moment loses them (the README's "Durability"). Reading such a batch back finishes that
 (`resume.read_back`). Read right after COMMIT, it mostly waits for the background commit and

@@ -58,7 +58,6 @@ from crm_helpers.local.processes import (
 )
 from crm_helpers.local.recovery import check_after_unclean_stop, record_damage
 from crm_helpers.local.server_config import (
-    COMMIT_SETTINGS,
     MEMORY_LIMIT_VARIABLE,
     server_environment,
     server_memory_limit,
@@ -242,7 +241,7 @@ def _start_locked(local: LocalTiDB, binary: Path, *, fresh: bool, timeout: float
         raise TiDBStartTimeout(
             f"tidb-server exited while starting (exit code {proc.returncode}). What it wrote:\n"
             f"{wrote}\nFull logs: {local.home}") from None
-    _set_globals(local, limit)
+    _bound_memory(local, limit)
     if unclean:
         check_after_unclean_stop(local, report)
     return local
@@ -252,15 +251,13 @@ def _start_locked(local: LocalTiDB, binary: Path, *, fresh: bool, timeout: float
 _BAD_VALUE_CODES = {1231, 1232, 8164}
 
 
-def _set_globals(local: LocalTiDB, limit: str) -> None:
-    """Set the started server's commit settings and memory bound (server_config)."""
+def _bound_memory(local: LocalTiDB, limit: str) -> None:
+    """Set the started server's tidb_server_memory_limit (server_config.server_memory_limit)."""
     try:
         connection = pymysql.connect(host=local.host, port=local.port, user="root",
                                      password="", connect_timeout=10, read_timeout=30,
                                      write_timeout=30, ssl_disabled=True)
         with connection, connection.cursor() as cursor:
-            for name, value in COMMIT_SETTINGS.items():
-                cursor.execute(f"SET GLOBAL {name} = %s", (value,))
             cursor.execute("SET GLOBAL tidb_server_memory_limit = %s", (limit,))
     except pymysql.err.MySQLError as exc:
         if error_code(exc) in _BAD_VALUE_CODES:
@@ -268,7 +265,7 @@ def _set_globals(local: LocalTiDB, limit: str) -> None:
                               f"({exc.args[-1]}): give at least 512MB, a share from 1% to 99%, "
                               "or 0 for no bound; the server runs, with its earlier bound."
                               ) from None
-        # Root has a password of the user's, or TLS is required: the settings made before stay.
+        # Root has a password of the user's, or TLS is required: the bound set before stays.
 
 
 def stop_local_tidb(local: LocalTiDB | None = None, *, stall_timeout: float = 120.0,

@@ -17,18 +17,6 @@ SERVER_ENVIRONMENT = ("PATH", "HOME", "TZ", "LANG", "LC_ALL", "GOMAXPROCS", "GOM
                       "GOGC", "GOTRACEBACK")
 
 
-#: How the local TiDB commits, set at each start. Its store (unistore) keeps a transaction's
-#: locks in memory; with TiDB's default 16 KB batches COMMIT returns once the first batch is
-#: written and the others are committed in the background, which a hard kill loses (the
-#: README's "Durability"). One batch per region (TiDB's largest) has COMMIT return only once
-#: every key is written, and 1PC, on by default on a TiKV cluster, writes a one-region
-#: transaction's keys committed in one step, without locks: a 1,000,000-order load took 0.6x
-#: the time (benchmarks/bench.py), and a kill right after COMMIT lost nothing
-#: (benchmarks/crash_window.py). Async commit stays off: it would answer before the keys are
-#: committed.
-COMMIT_SETTINGS: dict[str, int | str] = {"tidb_txn_commit_batch_size": 1 << 30,
-                                         "tidb_enable_1pc": "ON"}
-
 #: The local TiDB's memory bound (TiDB's `tidb_server_memory_limit`), set at each start unless
 #: TIDB_SERVER_MEMORY_LIMIT gives another ("3GB"; "80%", TiDB's own default share of the
 #: machine; "0": no bound at all). A 1,000,000-order load took TiDB to 4.5 GB unbounded,

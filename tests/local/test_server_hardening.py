@@ -27,11 +27,7 @@ from crm_helpers.local.server import (
     start_local_tidb,
     stop_local_tidb,
 )
-from crm_helpers.local.server_config import (
-    COMMIT_SETTINGS,
-    DEFAULT_SERVER_MEMORY_LIMIT,
-    MEMORY_LIMIT_VARIABLE,
-)
+from crm_helpers.local.server_config import DEFAULT_SERVER_MEMORY_LIMIT, MEMORY_LIMIT_VARIABLE
 from tests.conftest import cli_env, spare_tidb
 
 pytestmark = pytest.mark.lifecycle
@@ -188,26 +184,6 @@ def global_memory_limit(local: LocalTiDB) -> str:
     with connection, connection.cursor() as cursor:
         cursor.execute("SELECT @@GLOBAL.tidb_server_memory_limit")
         return cursor.fetchone()[0]
-
-
-def test_the_local_tidb_commits_a_transaction_whole_before_commit_returns(tmp_path):
-    # With TiDB's defaults on unistore (16 KB batches, no 1PC) a 5,000-row transaction commits
-    # in two phases, most of its keys in the background after COMMIT returned.
-    with spare_tidb(tmp_path / "commits") as local:
-        connection = pymysql.connect(host=local.host, port=local.port, user="root", password="")
-        with connection, connection.cursor() as cursor:
-            for name, value in COMMIT_SETTINGS.items():
-                cursor.execute(f"SELECT @@GLOBAL.{name}")
-                assert str(cursor.fetchone()[0]) == str(1 if value == "ON" else value)
-            cursor.execute("CREATE DATABASE one_step")
-            cursor.execute("CREATE TABLE one_step.t (id BIGINT PRIMARY KEY, v VARCHAR(40), "
-                           "KEY (v))")
-            cursor.execute("BEGIN")
-            cursor.executemany("INSERT INTO one_step.t VALUES (%s, %s)",
-                               [(i, f"value {i:>30}") for i in range(5_000)])
-            cursor.execute("COMMIT")
-            cursor.execute("SELECT @@tidb_last_txn_info")
-            assert '"txn_commit_mode":"1pc"' in cursor.fetchone()[0]
 
 
 def test_the_local_tidb_is_memory_bounded_and_the_bound_is_a_setting(tmp_path, monkeypatch):
