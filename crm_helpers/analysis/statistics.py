@@ -126,12 +126,18 @@ def _statistics_rows(cursor, tables: list[str]) -> dict[str, tuple[int, int]]:
 
     Reading them needs SELECT on mysql.stats_meta, as SHOW STATS_META does.
     """
+    return {name: (int(version), int(modify))
+            for name, version, modify in _stats_meta(cursor, tables, "m.version, m.modify_count")}
+
+
+def _stats_meta(cursor, tables: list[str], columns: str) -> list[tuple]:
+    """Each table's name and `columns` of its mysql.stats_meta row, in the cursor's database."""
     placeholders = ", ".join(["%s"] * len(tables))
     cursor.execute(
-        "SELECT t.table_name, m.version, m.modify_count FROM information_schema.tables t "
+        f"SELECT t.table_name, {columns} FROM information_schema.tables t "
         "JOIN mysql.stats_meta m ON m.table_id = t.tidb_table_id "
         f"WHERE t.table_schema = DATABASE() AND t.table_name IN ({placeholders})", tables)
-    return {name: (int(version), int(modify)) for name, version, modify in cursor.fetchall()}
+    return list(cursor.fetchall())
 
 
 def stored_counts(engine: Engine, tables: list[str]) -> dict[str, int]:
@@ -140,15 +146,10 @@ def stored_counts(engine: Engine, tables: list[str]) -> dict[str, int]:
     SHOW STATS_META (`counted_rows`) shows TiDB's copy in memory, refreshed once a statistics
     lease: right after a flush it may still show the count from before.
     """
-    placeholders = ", ".join(["%s"] * len(tables))
     connection = engine.raw_connection()
     try:
-        cursor = connection.cursor()
-        cursor.execute(
-            "SELECT t.table_name, m.count FROM information_schema.tables t "
-            "JOIN mysql.stats_meta m ON m.table_id = t.tidb_table_id "
-            f"WHERE t.table_schema = DATABASE() AND t.table_name IN ({placeholders})", tables)
-        counts = {name: int(count) for name, count in cursor.fetchall()}
+        counts = {name: int(count)
+                  for name, count in _stats_meta(connection.cursor(), tables, "m.count")}
         connection.rollback()
     finally:
         connection.close()
