@@ -336,7 +336,10 @@ def test_add_orders_waits_out_a_held_lock_by_retrying(impatient, scratch_engine,
         finally:
             rival.join()
         assert order.price == 7.5
-    assert retried and set(retried) == {1205}
+    # The held lock shows as a lock wait timeout (1205). Now and then TiDB gives up on the lock
+    # after its own retries instead ("pessimistic lock retry limit reached", 1105; seen once in
+    # CI as [1205, 1205, 1105]): also retryable, and waited out the same way.
+    assert 1205 in retried and set(retried) <= {1205, 1105}
     with scratch_engine.connect() as connection:
         prices = connection.execute(text("SELECT price FROM orders WHERE uid = 1 ORDER BY oid")
                                     ).scalars().all()
