@@ -138,8 +138,9 @@ def test_a_batch_committed_in_one_step_counts_as_loaded_without_a_read_back(engi
     real_last_commit = loader.last_commit
 
     def recording_last_commit(cursor):
-        modes.append(real_last_commit(cursor)[1])
-        return real_last_commit(cursor)
+        committed = real_last_commit(cursor)
+        modes.append(committed[1])
+        return committed
 
     monkeypatch.setattr(confirm, "read_back", lambda *args, **options: calls.append(args))
     monkeypatch.setattr(loader, "last_commit", recording_last_commit)
